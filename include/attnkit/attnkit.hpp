@@ -1,0 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
+// The umbrella header: everything public in attnkit.
+#pragma once
+
+#include <attnkit/core.hpp>
+#include <attnkit/exact.hpp>
+#include <attnkit/simd.hpp>

@@ -1,0 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
+// The exact attention module: options, argument checks and the double-precision reference.
+#pragma once
+
+#include <attnkit/exact/arguments.hpp>
+#include <attnkit/exact/options.hpp>
+#include <attnkit/exact/reference.hpp>

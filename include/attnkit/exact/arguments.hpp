@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: Apache-2.0
+// The argument checks of the exact attention entry points (DESIGN 1.4): shapes, strides, options.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include <attnkit/core/error.hpp>
+#include <attnkit/core/tensor_view.hpp>
+#include <attnkit/exact/options.hpp>
+
+namespace attnkit::detail {
+
+/// The sizes of a checked exact-attention call and its options in resolved form. For varlen
+/// calls B is the number of sequences and Sq, Sk are the longest query and key lengths.
+struct attention_problem {
+  index_t B = 0, Sq = 0, Sk = 0, Hq = 0, Hkv = 0, D = 0, Dv = 0;
+  float scale = 0.0f;                ///< opt.scale, or 1 / sqrt(D) when that is 0
+  tensor_view<const float, 4> bias;  ///< opt.bias with extent-1 dimensions at stride 0, or empty
+};
+
+/// True when the caller passed the optional view (a default-constructed view means "absent").
+template <class T, std::size_t Rank>
+bool is_given(const tensor_view<T, Rank>& view) {
+  return view.data() != nullptr || view.extents() != typename tensor_view<T, Rank>::extents_type{};
+}
+
+/// Non-null data when there are elements, a unit innermost stride when asked, and for outputs
+/// (non-const T) no zero stride, which would make two elements share memory.
+template <class T, std::size_t Rank>
+void check_view(std::string_view where, std::string_view name, const tensor_view<T, Rank>& view,
+                bool unit_innermost) {
+  require(view.data() != nullptr || view.empty(), where, name,
+          "non-null data for a non-empty view", "nullptr");
+  if (unit_innermost && view.extent(Rank - 1) > 1)
+    require(view.stride(Rank - 1) == 1, where, name,
+            "stride(" + std::to_string(Rank - 1) + ") == 1", view.stride(Rank - 1));
+  if constexpr (!std::is_const_v<T>) {
+    for (std::size_t r = 0; r < Rank; ++r)
+      if (view.extent(r) > 1)
+        require(view.stride(r) != 0, where, name,
+                "stride(" + std::to_string(r) + ") != 0 (an output cannot broadcast)", 0);
+  }
+}
+
+/// Requires view.extent(r) == expected; `what` says where the expected value comes from.
+template <class T, std::size_t Rank>
+void check_extent(std::string_view where, std::string_view name, const tensor_view<T, Rank>& view,
+                  std::size_t r, index_t expected, std::string_view what) {
+  require(view.extent(r) == expected, where, name,
+          "extent(" + std::to_string(r) + ") == " + std::to_string(expected) + " (" +
+              std::string(what) + ")",
+          view.extent(r));
+}
+
+/// The checks of the scalar and per-head options, shared by dense and varlen calls.
+inline void check_options(std::string_view where, const attention_options& opt, index_t Hq) {
+  require(std::isfinite(opt.scale), where, "opt.scale", "a finite value (0 for 1/sqrt(D))",
+          opt.scale);
+  require(std::isfinite(opt.softcap) && opt.softcap >= 0.0f, where, "opt.softcap",
+          "a finite value >= 0 (0 for off)", opt.softcap);
+  require(opt.window_left >= -1, where, "opt.window_left", ">= -1 (-1 for unbounded)",
+          opt.window_left);
+  require(opt.window_right >= -1, where, "opt.window_right", ">= -1 (-1 for unbounded)",
+          opt.window_right);
+  require(opt.alibi_slopes.empty() || static_cast<index_t>(opt.alibi_slopes.size()) == Hq, where,
+          "opt.alibi_slopes", "size 0 or " + std::to_string(Hq) + " (one per query head)",
+          opt.alibi_slopes.size());
+  require(opt.sinks.empty() || static_cast<index_t>(opt.sinks.size()) == Hq, where, "opt.sinks",
+          "size 0 or " + std::to_string(Hq) + " (one per query head)", opt.sinks.size());
+}
+
+/// opt.bias with each extent-1 dimension broadcast (stride 0); each other extent must equal
+/// `extents[r]` or, where `at_least[r]`, be at least that (varlen: the longest sequence).
+inline tensor_view<const float, 4> check_bias(std::string_view where,
+                                              const tensor_view<const float, 4>& bias,
+                                              const std::array<index_t, 4>& extents,
+                                              const std::array<bool, 4>& at_least) {
+  if (!is_given(bias)) return {};
+  check_view(where, "opt.bias", bias, false);
+  std::array<index_t, 4> strides = bias.strides();
+  std::array<index_t, 4> shape = bias.extents();
+  static constexpr const char* kNames[4] = {"B", "Hq", "Sq", "Sk"};
+  for (std::size_t r = 0; r < 4; ++r) {
+    const index_t e = bias.extent(r);
+    if (e == 1 && extents[r] != 1) {
+      strides[r] = 0;
+      shape[r] = extents[r];
+      continue;
+    }
+    const bool ok = at_least[r] ? e >= extents[r] : e == extents[r];
+    require(ok, where, "opt.bias",
+            "extent(" + std::to_string(r) + ") " + (at_least[r] ? ">= " : "== ") +
+                std::to_string(extents[r]) + " (" + kNames[r] + ") or 1 (broadcast)",
+            e);
+  }
+  return tensor_view<const float, 4>(bias.data(), shape, strides);
+}
+
+/// Checks q, k, v, out of rank R (4: [B, S, H, D]; 3: varlen [total, H, D]) against each other
+/// and fills the head counts and head dims of `p`.
+template <std::size_t R, class TQ, class TK, class TV, class TO>
+void check_qkvo(std::string_view where, attention_problem& p, const tensor_view<TQ, R>& q,
+                const tensor_view<TK, R>& k, const tensor_view<TV, R>& v,
+                const tensor_view<TO, R>& out) {
+  check_view(where, "q", q, true);
+  check_view(where, "k", k, true);
+  check_view(where, "v", v, true);
+  check_view(where, "out", out, true);
+  constexpr std::size_t s = R - 3, h = R - 2, d = R - 1;
+  p.Hq = q.extent(h);
+  p.Hkv = k.extent(h);
+  p.D = q.extent(d);
+  p.Dv = v.extent(d);
+  if constexpr (R == 4) {
+    check_extent(where, "k", k, 0, q.extent(0), "the batch of q");
+    check_extent(where, "v", v, 0, q.extent(0), "the batch of q");
+  }
+  check_extent(where, "v", v, s, k.extent(s), "the key length of k");
+  check_extent(where, "v", v, h, p.Hkv, "the kv heads of k");
+  check_extent(where, "k", k, d, p.D, "the head dim of q");
+  require(p.D >= 1, where, "q", "extent(" + std::to_string(d) + ") >= 1 (the head dim)", p.D);
+  require(p.Dv >= 1, where, "v", "extent(" + std::to_string(d) + ") >= 1 (the head dim)", p.Dv);
+  require(p.Hkv >= 1, where, "k", "extent(" + std::to_string(h) + ") >= 1 (the kv heads)", p.Hkv);
+  require(p.Hq % p.Hkv == 0, where, "q",
+          "extent(" + std::to_string(h) + ") a multiple of " + std::to_string(p.Hkv) +
+              " (the kv heads of k)",
+          p.Hq);
+  for (std::size_t r = 0; r + 1 < R; ++r) check_extent(where, "out", out, r, q.extent(r), "as q");
+  check_extent(where, "out", out, d, p.Dv, "the head dim of v");
+}
+
+inline float resolve_scale(const attention_options& opt, index_t D) {
+  return opt.scale != 0.0f ? opt.scale : static_cast<float>(1.0 / std::sqrt(double(D)));
+}
+
+/// Checks a dense call (q [B, Sq, Hq, D], k [B, Sk, Hkv, D], v [B, Sk, Hkv, Dv],
+/// out [B, Sq, Hq, Dv], lse empty or [B, Hq, Sq]) and returns its sizes.
+template <class TQ, class TK, class TV, class TO, class L>
+attention_problem check_attention(std::string_view where, const tensor_view<TQ, 4>& q,
+                                  const tensor_view<TK, 4>& k, const tensor_view<TV, 4>& v,
+                                  const tensor_view<TO, 4>& out, const attention_options& opt,
+                                  const tensor_view<L, 3>& lse) {
+  attention_problem p;
+  check_qkvo<4>(where, p, q, k, v, out);
+  p.B = q.extent(0);
+  p.Sq = q.extent(1);
+  p.Sk = k.extent(1);
+  check_options(where, opt, p.Hq);
+  p.scale = resolve_scale(opt, p.D);
+  p.bias = check_bias(where, opt.bias, {p.B, p.Hq, p.Sq, p.Sk}, {false, false, false, false});
+  if (is_given(lse)) {
+    check_view(where, "lse", lse, false);
+    check_extent(where, "lse", lse, 0, p.B, "the batch of q");
+    check_extent(where, "lse", lse, 1, p.Hq, "the query heads of q");
+    check_extent(where, "lse", lse, 2, p.Sq, "the query length of q");
+  }
+  return p;
+}
+
+/// Checks cu_seqlens (size B+1, starts at 0, non-decreasing, last <= total) and returns the
+/// longest sequence.
+inline index_t check_cu_seqlens(std::string_view where, std::string_view name,
+                                std::span<const std::int32_t> cu, index_t total) {
+  require(!cu.empty(), where, name, "size B+1 >= 1", cu.size());
+  require(cu[0] == 0, where, name, "cu[0] == 0", cu[0]);
+  index_t longest = 0;
+  for (std::size_t b = 1; b < cu.size(); ++b) {
+    require(cu[b] >= cu[b - 1], where, name,
+            "non-decreasing values; cu[" + std::to_string(b) + "] >= " + std::to_string(cu[b - 1]),
+            cu[b]);
+    longest = std::max<index_t>(longest, cu[b] - cu[b - 1]);
+  }
+  require(cu.back() <= total, where, name,
+          "cu[B] <= " + std::to_string(total) + " (the total length of the tensor)", cu.back());
+  return longest;
+}
+
+/// Checks a varlen call (q [total_q, Hq, D], k [total_k, Hkv, D], v [total_k, Hkv, Dv],
+/// out [total_q, Hq, Dv], cu_seqlens of size B+1, lse empty or [Hq, total_q]).
+template <class TQ, class TK, class TV, class TO, class L>
+attention_problem check_attention_varlen(std::string_view where, const tensor_view<TQ, 3>& q,
+                                         const tensor_view<TK, 3>& k, const tensor_view<TV, 3>& v,
+                                         const tensor_view<TO, 3>& out,
+                                         std::span<const std::int32_t> cu_seqlens_q,
+                                         std::span<const std::int32_t> cu_seqlens_k,
+                                         const attention_options& opt,
+                                         const tensor_view<L, 2>& lse) {
+  attention_problem p;
+  check_qkvo<3>(where, p, q, k, v, out);
+  p.Sq = check_cu_seqlens(where, "cu_seqlens_q", cu_seqlens_q, q.extent(0));
+  p.Sk = check_cu_seqlens(where, "cu_seqlens_k", cu_seqlens_k, k.extent(0));
+  require(cu_seqlens_k.size() == cu_seqlens_q.size(), where, "cu_seqlens_k",
+          "size " + std::to_string(cu_seqlens_q.size()) + " (the size of cu_seqlens_q)",
+          cu_seqlens_k.size());
+  p.B = static_cast<index_t>(cu_seqlens_q.size()) - 1;
+  check_options(where, opt, p.Hq);
+  p.scale = resolve_scale(opt, p.D);
+  p.bias = check_bias(where, opt.bias, {p.B, p.Hq, p.Sq, p.Sk}, {false, false, true, true});
+  if (is_given(lse)) {
+    check_view(where, "lse", lse, false);
+    check_extent(where, "lse", lse, 0, p.Hq, "the query heads of q");
+    check_extent(where, "lse", lse, 1, q.extent(0), "the total query length of q");
+  }
+  return p;
+}
+
+/// Requires `view` to have the extents of `like` (gradients, dout).
+template <class T, class U, std::size_t Rank>
+void check_same_extents(std::string_view where, std::string_view name,
+                        const tensor_view<T, Rank>& view, const tensor_view<U, Rank>& like,
+                        std::string_view like_name) {
+  for (std::size_t r = 0; r < Rank; ++r)
+    check_extent(where, name, view, r, like.extent(r), like_name);
+}
+
+/// Checks the extra arguments of a backward call: lse given, dout shaped as out, dq/dk/dv
+/// shaped as q/k/v with unit innermost strides; dlse empty or shaped as lse.
+template <std::size_t R, class T, class G, class L, class DL>
+void check_backward_extras(std::string_view where, const tensor_view<const T, R>& q,
+                           const tensor_view<const T, R>& k, const tensor_view<const T, R>& v,
+                           const tensor_view<const T, R>& out, const tensor_view<const T, R>& dout,
+                           const tensor_view<L, R - 1>& lse, const tensor_view<G, R>& dq,
+                           const tensor_view<G, R>& dk, const tensor_view<G, R>& dv,
+                           const tensor_view<DL, R - 1>& dlse) {
+  require(is_given(lse), where, "lse", "the log-sum-exp of the forward pass", "an empty view");
+  check_view(where, "dout", dout, true);
+  check_view(where, "dq", dq, true);
+  check_view(where, "dk", dk, true);
+  check_view(where, "dv", dv, true);
+  check_same_extents(where, "dout", dout, out, "the extents of out");
+  check_same_extents(where, "dq", dq, q, "the extents of q");
+  check_same_extents(where, "dk", dk, k, "the extents of k");
+  check_same_extents(where, "dv", dv, v, "the extents of v");
+  if (is_given(dlse)) {
+    check_view(where, "dlse", dlse, false);
+    check_same_extents(where, "dlse", dlse, lse, "the extents of lse");
+  }
+}
+
+}  // namespace attnkit::detail
