@@ -41,30 +41,35 @@ inline constexpr bool is_avx = std::is_base_of_v<xsimd::avx, Arch>;
 template <class Arch>
 inline constexpr bool is_sse = std::is_base_of_v<xsimd::sse2, Arch>;
 
-/// True when the CPU running this program can execute code built for Arch.
+/// True when the CPU running this program (and its OS, for the AVX register state) can execute
+/// code built for Arch. On x86 with GCC or Clang this asks the compiler runtime, which checks
+/// XGETBV; xsimd 8.1's own table reads the AVX bit from the wrong CPUID leaf.
 template <class Arch>
 bool cpu_supports() noexcept {
-  const auto& a = xsimd::available_architectures();
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
   using xsimd::fma3;
-  if constexpr (std::is_same_v<Arch, xsimd::sse2>) return a.sse2;
-  else if constexpr (std::is_same_v<Arch, xsimd::sse3>) return a.sse3;
-  else if constexpr (std::is_same_v<Arch, xsimd::ssse3>) return a.ssse3;
-  else if constexpr (std::is_same_v<Arch, xsimd::sse4_1>) return a.sse4_1;
-  else if constexpr (std::is_same_v<Arch, xsimd::sse4_2>) return a.sse4_2;
-  else if constexpr (std::is_same_v<Arch, fma3<xsimd::sse4_2>>) return a.fma3_sse;
-  else if constexpr (std::is_same_v<Arch, xsimd::fma4>) return a.fma4;
-  else if constexpr (std::is_same_v<Arch, xsimd::avx>) return a.avx;
-  else if constexpr (std::is_same_v<Arch, fma3<xsimd::avx>>) return a.fma3_avx;
-  else if constexpr (std::is_same_v<Arch, xsimd::avx2>) return a.avx2;
-  else if constexpr (std::is_same_v<Arch, fma3<xsimd::avx2>>) return a.fma3_avx2;
-  else if constexpr (std::is_same_v<Arch, xsimd::avx512f>) return a.avx512f;
-  else if constexpr (std::is_same_v<Arch, xsimd::avx512cd>) return a.avx512f && a.avx512cd;
+  if constexpr (std::is_same_v<Arch, xsimd::sse2>) return __builtin_cpu_supports("sse2");
+  else if constexpr (std::is_same_v<Arch, xsimd::sse3>) return __builtin_cpu_supports("sse3");
+  else if constexpr (std::is_same_v<Arch, xsimd::ssse3>) return __builtin_cpu_supports("ssse3");
+  else if constexpr (std::is_same_v<Arch, xsimd::sse4_1>) return __builtin_cpu_supports("sse4.1");
+  else if constexpr (std::is_same_v<Arch, xsimd::sse4_2>) return __builtin_cpu_supports("sse4.2");
+  else if constexpr (std::is_same_v<Arch, fma3<xsimd::sse4_2>>) return __builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("fma");
+  else if constexpr (std::is_same_v<Arch, xsimd::fma4>) return __builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("fma4");
+  else if constexpr (std::is_same_v<Arch, xsimd::avx>) return __builtin_cpu_supports("avx");
+  else if constexpr (std::is_same_v<Arch, fma3<xsimd::avx>>) return __builtin_cpu_supports("avx") && __builtin_cpu_supports("fma");
+  else if constexpr (std::is_same_v<Arch, xsimd::avx2>) return __builtin_cpu_supports("avx2");
+  else if constexpr (std::is_same_v<Arch, fma3<xsimd::avx2>>) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  else if constexpr (std::is_same_v<Arch, xsimd::avx512f>) return __builtin_cpu_supports("avx512f");
+  else if constexpr (std::is_same_v<Arch, xsimd::avx512cd>) return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd");
   else if constexpr (std::is_same_v<Arch, xsimd::avx512dq>)
-    return a.avx512f && a.avx512cd && a.avx512dq;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq");
   else if constexpr (std::is_same_v<Arch, xsimd::avx512bw>)
-    return a.avx512f && a.avx512cd && a.avx512dq && a.avx512bw;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
   else
-    return Arch::version() <= a.best;
+    return false;
+#else
+  return Arch::version() <= xsimd::available_architectures().best;
+#endif
 }
 
 }  // namespace simd

@@ -35,15 +35,17 @@ void store_scalarwise(T* p, const xsimd::batch<float, Arch>& x) noexcept {
   for (std::size_t l = 0; l < xsimd::batch<float, Arch>::size; ++l) p[l] = T(lanes[l]);
 }
 
-// bf16 bits of x (one per 32-bit lane), rounded to nearest even, NaN kept quiet: the same
-// arithmetic as attnkit::bf16's constructor.
+// bf16 bits of x in the low half of each 32-bit lane, rounded to nearest even with NaN kept
+// quiet: the arithmetic of attnkit::bf16's constructor. Signed lanes wrap like the hardware;
+// shifts are arithmetic, hence the masks.
 template <class Arch>
-xsimd::batch<std::uint32_t, Arch> bf16_bits(const xsimd::batch<float, Arch>& x) noexcept {
-  using ubatch = xsimd::batch<std::uint32_t, Arch>;
-  const ubatch u = xsimd::bitwise_cast<ubatch>(x);
-  const ubatch rounded = (u + ubatch(0x7FFFu) + ((u >> 16) & ubatch(1u))) >> 16;
-  const ubatch quiet = (u >> 16) | ubatch(0x40u);
-  return xsimd::select(x != x, quiet, rounded);
+xsimd::batch<std::int32_t, Arch> bf16_bits(const xsimd::batch<float, Arch>& x) noexcept {
+  using ibatch = xsimd::batch<std::int32_t, Arch>;
+  const ibatch u = xsimd::bitwise_cast<ibatch>(x);
+  const ibatch high = (u >> 16) & ibatch(0xFFFF);
+  const ibatch rounded = ((u + ibatch(0x7FFF) + (high & ibatch(1))) >> 16) & ibatch(0xFFFF);
+  const auto is_nan = (u & ibatch(0x7FFFFFFF)) > ibatch(0x7F800000);
+  return xsimd::select(is_nan, high | ibatch(0x40), rounded);
 }
 
 }  // namespace detail
@@ -159,14 +161,14 @@ template <class Arch, storage_type T>
 xsimd::batch<float, Arch> load_partial(const T* p, std::size_t n) noexcept {
   alignas(64) T lanes[xsimd::batch<float, Arch>::size] = {};
   std::memcpy(lanes, p, n * sizeof(T));
-  return load<Arch>(static_cast<const T*>(lanes));
+  return simd::load<Arch>(static_cast<const T*>(lanes));
 }
 
 /// Stores the first n (< batch size) lanes of x to p. Writes nothing past n.
 template <class Arch, storage_type T>
 void store_partial(T* p, const xsimd::batch<float, Arch>& x, std::size_t n) noexcept {
   alignas(64) T lanes[xsimd::batch<float, Arch>::size];
-  store<Arch>(static_cast<T*>(lanes), x);
+  simd::store<Arch>(static_cast<T*>(lanes), x);
   std::memcpy(p, lanes, n * sizeof(T));
 }
 
