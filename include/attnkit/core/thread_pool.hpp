@@ -45,8 +45,9 @@ class thread_pool {
   /// caller included) and returns when all are done. The first exception thrown by a task is
   /// rethrown here; tasks not yet started when it was thrown are skipped.
   void run(index_t n, int threads, task_fn fn, void* context) {
-    const int helpers =
-        static_cast<int>(std::min<index_t>(std::min(threads, size()) - 1, n - 1));
+    if (n <= 0) return;
+    const int helpers = static_cast<int>(
+        std::max<index_t>(0, std::min<index_t>(std::min(threads, size()) - 1, n - 1)));
     job_ = job{fn, context, n};
     failure_ = nullptr;
     next_.store(0, std::memory_order_relaxed);

@@ -46,9 +46,13 @@ inline bool& in_parallel_region() {
 }  // namespace detail
 
 /// Sets the number of threads attnkit kernels use; 1 means the calling thread only.
-/// Waits for a parallel region running on another thread to finish. @pre n >= 1.
+/// Waits for a parallel region running on another thread to finish.
+/// @pre n >= 1, and not called from inside a parallel_for task (throws attnkit::error).
 inline void set_num_threads(int n) {
   detail::require(n >= 1, "set_num_threads", "n", ">= 1", n);
+  detail::require(!detail::in_parallel_region(), "set_num_threads", "n",
+                  "a call from outside a parallel region (a task cannot resize its own pool)",
+                  "a call from inside one");
   auto& state = detail::global_pool();
   std::lock_guard lock(state.mutex);
   if (state.pool && state.pool->size() != n) state.pool.reset();
@@ -70,15 +74,21 @@ template <class F>
 void parallel_for(index_t n, F&& f) {
   if (n <= 0) return;
   auto& state = detail::global_pool();
-  const int threads = get_num_threads();
   auto serial = [&] {
     for (index_t task = 0; task < n; ++task) f(task, 0);
   };
-  if (threads == 1 || n == 1 || detail::in_parallel_region()) return serial();
+  if (n == 1 || get_num_threads() == 1 || detail::in_parallel_region()) return serial();
   std::unique_lock lock(state.mutex, std::try_to_lock);
   if (!lock.owns_lock()) return serial();
+  const int threads = get_num_threads();  // read under the lock: set_num_threads takes it too
+  if (state.pool && state.pool->size() != threads) state.pool.reset();
   if (!state.pool) state.pool = std::make_unique<detail::thread_pool>(threads);
-  using fn_type = std::remove_reference_t<F>;
+  // A function (not a pointer or an object) cannot go through void*: take its address.
+  auto&& callable = [&]() -> decltype(auto) {
+    if constexpr (std::is_function_v<std::remove_reference_t<F>>) return &f;
+    else return (f);
+  }();
+  using fn_type = std::remove_reference_t<decltype(callable)>;
   detail::in_parallel_region() = true;
   struct reset_flag {
     ~reset_flag() { detail::in_parallel_region() = false; }
@@ -89,7 +99,7 @@ void parallel_for(index_t n, F&& f) {
         detail::in_parallel_region() = true;
         (*static_cast<fn_type*>(context))(task, slot);
       },
-      const_cast<void*>(static_cast<const void*>(std::addressof(f))));
+      const_cast<void*>(static_cast<const void*>(std::addressof(callable))));
 }
 
 }  // namespace attnkit
