@@ -9,7 +9,7 @@
 #include <attnkit/exact/options.hpp>
 
 #include "support/benchmark_spec.hpp"
-#include "support/visible_keys.hpp"
+#include <attnkit/mask/key_range.hpp>
 
 namespace attnkit::bench {
 
@@ -26,12 +26,9 @@ struct attention_shape {
 
   /// (query, key) pairs the mask lets through, summed over batches and query heads.
   double visible_pairs() const {
-    const attention_options opt = options();
+    const mask::key_range keys(options(), Sq, Sk);
     double pairs = 0;
-    for (index_t i = 0; i < Sq; ++i) {
-      const key_range keys = visible_keys(opt, Sq, Sk, i);
-      pairs += double(keys.hi - keys.lo);
-    }
+    for (index_t i = 0; i < Sq; ++i) pairs += double(std::max<index_t>(keys.end(i) - keys.begin(i), 0));
     return pairs * double(B * Hq);
   }
 

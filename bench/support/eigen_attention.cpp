@@ -7,7 +7,7 @@
 #include <attnkit/core/threads.hpp>
 #include <attnkit/exact/arguments.hpp>
 
-#include "support/visible_keys.hpp"
+#include <attnkit/mask/key_range.hpp>
 
 namespace attnkit::bench {
 namespace {
@@ -36,6 +36,7 @@ void eigen_attention::operator()(tensor_view<const float, 4> q, tensor_view<cons
                            where, "opt", "no softcap, bias, ALiBi or sinks (the naive baseline "
                            "masks only)", "one of them set");
   scores_.resize(static_cast<std::size_t>(get_num_threads()));
+  const mask::key_range range(opt, p.Sq, p.Sk);
   parallel_for(p.B * p.Hq, [&](index_t task, int slot) {
     const index_t b = task / p.Hq, h = task % p.Hq, hk = h / (p.Hq / p.Hkv);
     auto& buffer = scores_[static_cast<std::size_t>(slot)];
@@ -45,12 +46,12 @@ void eigen_attention::operator()(tensor_view<const float, 4> q, tensor_view<cons
         p.scale * (head<const_head_map>(q, b, h) * head<const_head_map>(k, b, hk).transpose());
     for (index_t i = 0; i < p.Sq; ++i) {
       auto row = s.row(i);
-      const key_range keys = visible_keys(opt, p.Sq, p.Sk, i);
+      const index_t lo = range.begin(i), hi = std::max(range.end(i), lo);
       // Weight 0 outside the visible range is what exp(-inf) would give, without the exps.
-      row.head(keys.lo).setZero();
-      row.tail(p.Sk - keys.hi).setZero();
-      if (keys.lo == keys.hi) continue;
-      auto z = row.segment(keys.lo, keys.hi - keys.lo);
+      row.head(lo).setZero();
+      row.tail(p.Sk - hi).setZero();
+      if (lo == hi) continue;
+      auto z = row.segment(lo, hi - lo);
       z.array() = (z.array() - z.maxCoeff()).exp();
       z *= 1.0f / z.sum();
     }

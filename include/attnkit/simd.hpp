@@ -3,6 +3,7 @@
 #pragma once
 
 #include <attnkit/simd/arch.hpp>
+#include <attnkit/simd/compat.hpp>
 #include <attnkit/simd/convert.hpp>
 #include <attnkit/simd/exp.hpp>
 #include <attnkit/simd/reduce.hpp>

@@ -107,6 +107,17 @@ inline tensor_view<const float, 4> bias_of_segment(const tensor_view<const float
                                      {0, stride_or_zero(1), stride_or_zero(2), stride_or_zero(3)});
 }
 
+/// `view` with each zero stride made 1. A contiguous view with a zero extent has zero strides
+/// outside that extent; the per-sequence oracles use this so that they do not depend on how
+/// empty outputs are checked (ReferenceForward.ZeroQueriesAreAValidCall tests that).
+template <class T, std::size_t Rank>
+tensor_view<T, Rank> nonzero_strides(const tensor_view<T, Rank>& view) {
+  auto strides = view.strides();
+  for (auto& s : strides)
+    if (s == 0) s = 1;
+  return tensor_view<T, Rank>(view.data(), view.extents(), strides);
+}
+
 /// True when x is +0.0 exactly (not -0.0, not NaN).
 template <class T>
 bool is_positive_zero(T x) {

@@ -43,6 +43,7 @@ void check_view(std::string_view where, std::string_view name, const tensor_view
     require(view.stride(Rank - 1) == 1, where, name,
             "stride(" + std::to_string(Rank - 1) + ") == 1", view.stride(Rank - 1));
   if constexpr (!std::is_const_v<T>) {
+    if (view.empty()) return;  // nothing to alias; a contiguous view of size 0 has 0 strides
     for (std::size_t r = 0; r < Rank; ++r)
       if (view.extent(r) > 1)
         require(view.stride(r) != 0, where, name,
@@ -75,6 +76,12 @@ inline void check_options(std::string_view where, const attention_options& opt, 
           opt.alibi_slopes.size());
   require(opt.sinks.empty() || static_cast<index_t>(opt.sinks.size()) == Hq, where, "opt.sinks",
           "size 0 or " + std::to_string(Hq) + " (one per query head)", opt.sinks.size());
+  for (std::size_t h = 0; h < opt.alibi_slopes.size(); ++h)
+    require(std::isfinite(opt.alibi_slopes[h]), where, "opt.alibi_slopes",
+            "finite slopes; slope " + std::to_string(h) + " finite", opt.alibi_slopes[h]);
+  for (std::size_t h = 0; h < opt.sinks.size(); ++h)  // -inf is a sink that is never chosen
+    require(!std::isnan(opt.sinks[h]) && opt.sinks[h] != HUGE_VALF, where, "opt.sinks",
+            "finite or -inf logits; sink " + std::to_string(h) + " finite or -inf", opt.sinks[h]);
 }
 
 /// opt.bias with each extent-1 dimension broadcast (stride 0); each other extent must equal

@@ -15,6 +15,7 @@
 #include <attnkit/core/threads.hpp>
 #include <attnkit/exact/arguments.hpp>
 #include <attnkit/exact/options.hpp>
+#include <attnkit/exact/sequences.hpp>
 
 namespace attnkit::reference {
 
@@ -176,21 +177,8 @@ void backward(const attention_problem& p, const attention_options& opt,
   });
 }
 
-/// Sequence `b` of a varlen tensor [total, H, D] as a batch-1 view [1, len, H, D].
-template <class T>
-tensor_view<T, 4> segment(tensor_view<T, 3> x, std::span<const std::int32_t> cu, index_t b) {
-  return tensor_view<T, 4>(x.data() + cu[b] * x.stride(0),
-                           {1, cu[b + 1] - cu[b], x.extent(1), x.extent(2)},
-                           {0, x.stride(0), x.stride(1), x.stride(2)});
-}
-
-/// Sequence `b` of a varlen lse [H, total] as a batch-1 view [1, H, len].
-template <class L>
-tensor_view<L, 3> segment_lse(tensor_view<L, 2> lse, std::span<const std::int32_t> cu, index_t b) {
-  if (!attnkit::detail::is_given(lse)) return {};
-  return tensor_view<L, 3>(lse.data() + cu[b] * lse.stride(1),
-                           {1, lse.extent(0), cu[b + 1] - cu[b]}, {0, lse.stride(0), lse.stride(1)});
-}
+using attnkit::detail::segment;
+using attnkit::detail::segment_lse;
 
 /// The problem of sequence b of a checked varlen problem.
 inline attention_problem segment_problem(const attention_problem& p,

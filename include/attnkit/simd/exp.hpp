@@ -41,4 +41,30 @@ xsimd::batch<float, Arch> exp(xsimd::batch<float, Arch> x) noexcept {
   return (p + p) * xsimd::bitwise_cast<batch>(bits);
 }
 
+/// e^x for x <= 0 (or NaN): the softmax case, exp(s - max). Two operations cheaper than exp():
+/// no upper clamp, and 2^n is built directly since n <= 0. Within 2 ulp wherever the result is
+/// at least 2^-126 (x >= -87.3); x < -87.68, -inf included, gives +0; NaN gives NaN. Positive x
+/// is outside the contract (the result is wrong, not undefined behaviour).
+template <class Arch>
+xsimd::batch<float, Arch> exp_nonpositive(xsimd::batch<float, Arch> x) noexcept {
+  using batch = xsimd::batch<float, Arch>;
+  using ibatch = xsimd::batch<std::int32_t, Arch>;
+  x = xsimd::max(batch(-88.0f), x);  // n >= -127; max(lo, NaN) is NaN on x86
+  const batch magic(12582912.0f);
+  const batch t = xsimd::fma(x, batch(1.44269504088896341f), magic);
+  const batch n = t - magic;
+  batch r = xsimd::fnma(n, batch(0.693359375f), x);
+  r = xsimd::fnma(n, batch(-2.12194440e-4f), r);
+  batch p(1.9875691500e-4f);
+  p = xsimd::fma(p, r, batch(1.3981999507e-3f));
+  p = xsimd::fma(p, r, batch(8.3334519073e-3f));
+  p = xsimd::fma(p, r, batch(4.1665795894e-2f));
+  p = xsimd::fma(p, r, batch(1.6666665459e-1f));
+  p = xsimd::fma(p, r, batch(5.0000001201e-1f));
+  p = xsimd::fma(p, r * r, r + batch(1.0f));
+  // 2^n from the integer in t: exponent field n + 127, which is 0 (the bits of +0) at n = -127.
+  const ibatch bits = (xsimd::bitwise_cast<ibatch>(t) - ibatch(0x4B400000 - 127)) << 23;
+  return p * xsimd::bitwise_cast<batch>(bits);
+}
+
 }  // namespace attnkit::simd
