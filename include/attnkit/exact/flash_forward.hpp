@@ -21,6 +21,7 @@
 #include <attnkit/softmax/online_softmax.hpp>
 #include <attnkit/tile/gemm_tile.hpp>
 #include <attnkit/tile/pack.hpp>
+#include <attnkit/tile/prefetch.hpp>
 #include <attnkit/tile/tile_config.hpp>
 
 namespace attnkit::detail {
@@ -31,10 +32,10 @@ namespace attnkit::detail {
 ///   Oᵀ = Oᵀ diag(alpha) + Vᵀ Pᵀ   (head dims x queries)
 /// so both products are gemm_tile calls whose B panel (Qᵀ, then Pᵀ) stays in L1 while K and V
 /// rows stream past it, and no tile is ever transposed inside the key loop.
-/// kD > 0 fixes the head dim at compile time.
-template <class Arch, class T, index_t kD>
+/// kD > 0 fixes the head dim at compile time; Config sets the tile and block sizes.
+template <class Arch, class T, index_t kD, class Config = tile::tile_config<Arch>>
 class flash_forward {
-  using config = tile::tile_config<Arch>;
+  using config = Config;
   static constexpr index_t kBlockQ = config::kBlockQ;
   static constexpr index_t kBlockK = config::kBlockK;
   static constexpr index_t kChunkQ = config::kChunkQ;
@@ -94,8 +95,8 @@ class flash_forward {
       block_state& st = w.blocks[static_cast<std::size_t>(b)];
       const index_t q0 = i0 + b * kBlockQ, nq = std::min(kBlockQ, i1 - q0);
       softmax(st).reset();
-      tile::transpose_scaled(&s.q(0, q0, h, 0), s.q.stride(1), nq, D, p_.scale, st.qt.data(),
-                             kBlockQ);
+      tile::pack_transposed_panels<config::kCols>(&s.q(0, q0, h, 0), s.q.stride(1), nq, D,
+                                                  p_.scale, st.qt.data(), kBlockQ);
       std::memset(static_cast<void*>(st.ot.data()), 0, st.ot.size() * sizeof(float));
     }
     const index_t j_end = range.block_end(i1);
@@ -104,6 +105,15 @@ class flash_forward {
       if (range.classify(i0, i1, j0, j1) == mask::block_kind::empty) continue;
       tile::copy_rows<Arch>(&s.k(0, j0, hk, 0), s.k.stride(1), nk, D, w.kb.data(), D, nk);
       tile::copy_rows<Arch>(&s.v(0, j0, hk, 0), s.v.stride(1), nk, Dv, w.vb.data(), ldv_, nk);
+      // The next block's rows, a slice per visited panel (kPanels per query block).
+      const index_t next_rows = std::min(j1 + kBlockK, j_end) - j1;
+      constexpr index_t kPanels = kBlockQ / config::kCols;
+      const index_t slice = (next_rows + n_blocks * kPanels - 1) / (n_blocks * kPanels);
+      tile::row_prefetcher next_k, next_v;
+      if (next_rows > 0) {
+        next_k = {&s.k(0, j1, hk, 0), s.k.stride(1) * index_t(sizeof(T)), next_rows, D * index_t(sizeof(T))};
+        next_v = {&s.v(0, j1, hk, 0), s.v.stride(1) * index_t(sizeof(T)), next_rows, Dv * index_t(sizeof(T))};
+      }
       for (index_t b = 0; b < n_blocks; ++b) {
         const index_t q0 = i0 + b * kBlockQ, q1 = std::min(q0 + kBlockQ, i1);
         // Only the keys this query block sees: under a causal mask the diagonal block of the
@@ -113,8 +123,13 @@ class flash_forward {
         const auto kind = range.classify(q0, q1, jb, je);
         if (kind == mask::block_kind::empty) continue;
         visit(w, w.blocks[static_cast<std::size_t>(b)], jb - j0, je - jb, jb, q0, Sq, range,
-              kind == mask::block_kind::partial, mods);
+              kind == mask::block_kind::partial, mods, [&] {
+                next_k.step(slice);
+                next_v.step(slice);
+              });
       }
+      next_k.finish();
+      next_v.finish();
     }
     const float sink = opt_.sinks.empty() ? -std::numeric_limits<float>::infinity()
                                           : opt_.sinks[static_cast<std::size_t>(h)];
@@ -127,29 +142,31 @@ class flash_forward {
         w.o_scale[static_cast<std::size_t>(c)] = sm.finish(c, &lse, sink);
         if (!s.lse.empty()) s.lse(0, h, q0 + c) = lse;
       }
-      tile::transpose_out(st.ot.data(), kBlockQ, w.o_scale.data(), nq, Dv, &s.out(0, q0, h, 0),
-                          s.out.stride(1));
+      tile::unpack_transposed_panels<config::kCols>(st.ot.data(), w.o_scale.data(), nq, Dv,
+                                                    &s.out(0, q0, h, 0), s.out.stride(1));
     }
   }
 
   /// Keys [j, j + nk) (rows `row` .. of the copied K, V block) for one query block, one column
   /// panel of kCols queries at a time, so that the panel's scores go from the Sᵀ product through
   /// the mask and the softmax into the Oᵀ product while they are still in L1.
+  template <class PanelHook>
   void visit(scratch& w, block_state& st, index_t row, index_t nk, index_t j, index_t q0,
-             index_t Sq, const mask::key_range& range, bool partial,
-             const mask::score_mods& mods) const {
+             index_t Sq, const mask::key_range& range, bool partial, const mask::score_mods& mods,
+             PanelHook&& on_panel) const {
     constexpr index_t kCols = config::kCols;
     const index_t D = D_;
     float* sp = w.st.data();  // Sᵀ, then Pᵀ, of one panel: [nk x kCols]
     float* block_max = w.block_max.data();
     const bool modified = partial || mods.any();
     for (index_t c = 0; c < kBlockQ; c += kCols) {
+      on_panel();
       // Sᵀ = K Qᵀ, with the column maxima taken from the registers when nothing changes the
       // scores afterwards.
       if (!modified)
         for (index_t l = 0; l < kCols; ++l) block_max[l] = -std::numeric_limits<float>::infinity();
       tile::gemm<Arch, config::kRows, config::kVecs>(nk, kCols, D, {w.kb.data() + row * D, D, 1},
-                                                     st.qt.data() + c, kBlockQ, sp, kCols,
+                                                     st.qt.data() + c * D, kCols, sp, kCols,
                                                      nullptr, modified ? nullptr : block_max);
       if (modified)
         mask::apply_mask_and_mods<Arch>(sp, kCols, nk, kCols, j, q0 + c, Sq, range, partial,
@@ -159,7 +176,7 @@ class flash_forward {
       // Oᵀ = Oᵀ diag(alpha) + Vᵀ Pᵀ
       tile::gemm<Arch, config::kRows, config::kVecs>(p_.Dv, kCols, nk,
                                                      {w.vb.data() + row * ldv_, 1, ldv_}, sp,
-                                                     kCols, st.ot.data() + c, kBlockQ,
+                                                     kCols, st.ot.data() + c * p_.Dv, kCols,
                                                      st.alpha.data() + c);
     }
   }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Packing between strided tensors and the contiguous fp32 tiles the micro-kernels read: row copies
-// (K, V) and the two transposes that the transposed formulation needs (Q in, O out).
+// (K, V) and the two transposes of the transposed formulation (Q in, O out), in column panels.
 #pragma once
 
 #include <cstring>
@@ -33,27 +33,34 @@ void copy_rows(const T* src, index_t src_stride, index_t rows, index_t cols, flo
               static_cast<std::size_t>((rows_pad - rows) * ld) * sizeof(float));
 }
 
-/// dst[c * ld + r] = scale * src[r][c]: rows of src (queries) become columns of dst. Columns
-/// [rows, ld) of dst are zeroed. Done once per query block, so scalar code is enough.
-template <class T>
-void transpose_scaled(const T* src, index_t src_stride, index_t rows, index_t cols, float scale,
-                      float* dst, index_t ld) noexcept {
-  for (index_t c = 0; c < cols; ++c) {
-    float* d = dst + c * ld;
-    for (index_t r = 0; r < rows; ++r) d[r] = scale * float(src[r * src_stride + c]);
-    for (index_t r = rows; r < ld; ++r) d[r] = 0.0f;
+/// Packs rows [0, rows) of src (queries x cols) transposed and scaled into column panels of
+/// kPanel queries: dst[(r / kPanel) * cols * kPanel + c * kPanel + r % kPanel] =
+/// scale * src[r][c], with queries [rows, rows_pad) zero. Each panel (cols x kPanel floats) is
+/// contiguous: with one row of a wider tile every 256 bytes instead, the panel's 128 lines fall
+/// into 16 of the 64 L1 sets and the micro-kernel dropped from 81% to 62% of the FMA peak.
+/// Once per query block, so scalar code is enough.
+template <index_t kPanel, class T>
+void pack_transposed_panels(const T* src, index_t src_stride, index_t rows, index_t cols,
+                            float scale, float* dst, index_t rows_pad) noexcept {
+  for (index_t r = 0; r < rows_pad; ++r) {
+    float* d = dst + (r / kPanel) * cols * kPanel + r % kPanel;
+    if (r < rows)
+      for (index_t c = 0; c < cols; ++c) d[c * kPanel] = scale * float(src[r * src_stride + c]);
+    else
+      for (index_t c = 0; c < cols; ++c) d[c * kPanel] = 0.0f;
   }
 }
 
-/// dst[r][c] = T(src[c * ld + r] * row_scale[r]) for r < rows, c < cols: columns of the
-/// transposed output tile become rows of the output. Once per query block.
-template <class T>
-void transpose_out(const float* src, index_t ld, const float* row_scale, index_t rows, index_t cols,
-                   T* dst, index_t dst_stride) noexcept {
+/// The inverse layout on the way out: dst[r][c] = T(src(r, c) * row_scale[r]) for r < rows,
+/// c < cols, where src holds column panels as pack_transposed_panels writes them.
+template <index_t kPanel, class T>
+void unpack_transposed_panels(const float* src, const float* row_scale, index_t rows, index_t cols,
+                              T* dst, index_t dst_stride) noexcept {
   for (index_t r = 0; r < rows; ++r) {
+    const float* s = src + (r / kPanel) * cols * kPanel + r % kPanel;
     T* d = dst + r * dst_stride;
-    const float s = row_scale[r];
-    for (index_t c = 0; c < cols; ++c) d[c] = T(src[c * ld + r] * s);
+    const float f = row_scale[r];
+    for (index_t c = 0; c < cols; ++c) d[c] = T(s[c * kPanel] * f);
   }
 }
 
