@@ -5,16 +5,31 @@ if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
   set(CMAKE_BUILD_TYPE Release CACHE STRING "Build type" FORCE)
 endif()
 
+# Does -march=native enable AVX-512 on this machine?
+include(CheckCXXSourceCompiles)
+set(CMAKE_REQUIRED_FLAGS -march=native)
+check_cxx_source_compiles("#ifndef __AVX512F__\n#error no AVX-512\n#endif\nint main() {}"
+                          ATTNKIT_NATIVE_HAS_AVX512)
+unset(CMAKE_REQUIRED_FLAGS)
+
+# g++ 12 reports "'__Y' is used uninitialized" inside its own AVX-512 intrinsics
+# (_mm512_undefined_ps and friends, GCC PR 105593), which -Werror turns into a failed build of
+# any code that uses them, xsimd's included. Silence those two warnings for AVX-512 builds on
+# GCC < 13 only.
+function(attnkit_avx512_gcc12_workaround target)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
+    target_compile_options(${target} PRIVATE -Wno-uninitialized -Wno-maybe-uninitialized)
+  endif()
+endfunction()
+
 # attnkit_dev_target(<target>): warnings as errors and, with ATTNKIT_NATIVE, code for this CPU.
 function(attnkit_dev_target target)
   target_link_libraries(${target} PRIVATE attnkit::attnkit)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Werror)
-  # g++ 12 warns "'__Y' may be used uninitialized" inside its own AVX-512 intrinsics (GCC PR
-  # 105593); with -Werror that fails every AVX-512 build.
-  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
-    target_compile_options(${target} PRIVATE -Wno-maybe-uninitialized)
-  endif()
   if(ATTNKIT_NATIVE)
     target_compile_options(${target} PRIVATE -march=native)
+    if(ATTNKIT_NATIVE_HAS_AVX512)
+      attnkit_avx512_gcc12_workaround(${target})
+    endif()
   endif()
 endfunction()
