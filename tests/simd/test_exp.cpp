@@ -20,14 +20,17 @@ class SimdExp : public ::testing::Test {
  protected:
   void SetUp() override { ATTNKIT_SKIP_UNLESS_CPU_SUPPORTS(Arch); }
 
-  // simd::exp of every value of xs (padded to whole batches).
+  // simd::exp (or exp_nonpositive) of every value of xs (padded to whole batches).
+  template <bool kNonPositive = false>
   static std::vector<float> run(const std::vector<float>& xs) {
     using batch = xsimd::batch<float, Arch>;
     constexpr std::size_t w = batch::size;
     std::vector<float> in(xs), out((xs.size() + w - 1) / w * w);
     in.resize(out.size(), 0.0f);
     for (std::size_t n = 0; n < in.size(); n += w)
-      simd::exp(batch::load_unaligned(&in[n])).store_unaligned(&out[n]);
+      (kNonPositive ? simd::exp_nonpositive(batch::load_unaligned(&in[n]))
+                    : simd::exp(batch::load_unaligned(&in[n])))
+          .store_unaligned(&out[n]);
     out.resize(xs.size());
     return out;
   }
@@ -97,6 +100,32 @@ TYPED_TEST(SimdExp, NaNStaysNaN) {
   EXPECT_TRUE(std::isnan(ys[1]));
   EXPECT_FALSE(std::isnan(ys[2]));
   EXPECT_TRUE(std::isnan(ys[3]));
+}
+
+TYPED_TEST(SimdExp, NonPositiveVariantWithinTwoUlp) {
+  // Every 1021st bit pattern of [-87.3, 0] and a uniform grid of 100 000 points.
+  std::vector<float> xs;
+  for (std::uint32_t bits = 0; std::bit_cast<float>(bits) <= 87.3f; bits += 1021)
+    xs.push_back(-std::bit_cast<float>(bits));
+  for (int n = 0; n <= 100000; ++n) xs.push_back(-87.3f * float(n) / 100000.0f);
+  const auto ys = TestFixture::template run<true>(xs);
+  double worst = 0.0;
+  float worst_x = 0.0f;
+  for (std::size_t n = 0; n < xs.size(); ++n) {
+    const double e = ulp_error(ys[n], std::exp(double(xs[n])));
+    if (e > worst) worst = e, worst_x = xs[n];
+  }
+  EXPECT_LE(worst, 2.0) << "at x = " << worst_x;
+}
+
+TYPED_TEST(SimdExp, NonPositiveVariantSpecialValues) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const auto ys = TestFixture::template run<true>({0.0f, -0.0f, -inf, -87.7f, -100.0f, -1e30f, nan});
+  EXPECT_EQ(ys[0], 1.0f);
+  EXPECT_EQ(ys[1], 1.0f);
+  for (std::size_t n = 2; n <= 5; ++n) EXPECT_EQ(ys[n], 0.0f) << n;  // flushed, never NaN
+  EXPECT_TRUE(std::isnan(ys[6]));
 }
 
 }  // namespace
