@@ -3,6 +3,8 @@
 // shape grid of DESIGN 4, every mask kind, GQA, layouts, extremes, threads.
 #include <attnkit/exact/flash.hpp>
 
+#include <sys/resource.h>
+
 #include <cmath>
 #include <limits>
 #include <tuple>
@@ -302,6 +304,27 @@ TEST(Flash, VarlenEqualsDenseCallsPerSequenceBitForBit) {
           ASSERT_EQ(out(i, h, d), 4242.0f) << "a row outside every sequence was written";
       }
   });
+}
+
+TEST(Flash, MemoryStaysLinearInTheSequenceLength) {
+  // N = 8192: an Sq x Sk float score matrix would take 256 MiB; the kernel's scratch is a few
+  // tiles per thread. ru_maxrss is the peak resident size, so its growth over the call bounds
+  // everything the call allocated and touched.
+  const index_t N = 8192, D = 64;
+  const auto q = random_tensor<float, 4>({1, N, 1, D}, 41);
+  const auto k = random_tensor<float, 4>({1, N, 1, D}, 42);
+  tensor<float, 4> out({1, N, 1, D}, 1.0f);
+  attention_options opt;
+  opt.causal = true;
+  auto peak_kib = [] {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_maxrss;
+  };
+  const long before = peak_kib();
+  flash_attention(q.cview(), k.cview(), k.cview(), out.view(), opt);
+  EXPECT_LT(peak_kib() - before, 32 * 1024) << "KiB of peak memory added by one call";
+  EXPECT_EQ(count_non_finite(out.cview()), 0);
 }
 
 TEST(Flash, InvalidCallsThrowAndWriteNothing) {

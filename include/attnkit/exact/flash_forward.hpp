@@ -38,8 +38,6 @@ class flash_forward {
   using config = Config;
   static constexpr index_t kBlockQ = config::kBlockQ;
   static constexpr index_t kBlockK = config::kBlockK;
-  static constexpr index_t kChunkQ = config::kChunkQ;
-  static constexpr index_t kBlocksPerChunk = kChunkQ / kBlockQ;
   static constexpr index_t kWidth = config::kWidth;
 
  public:
@@ -54,14 +52,18 @@ class flash_forward {
   void run(std::span<const sequence<T>> seqs) {
     std::vector<std::pair<index_t, index_t>> lengths;
     for (const auto& s : seqs) lengths.emplace_back(s.q.extent(1), s.k.extent(1));
-    const auto chunks = plan_query_blocks(lengths, opt_, kChunkQ);
+    // Chunks as large as kMaxBlocksPerChunk allows while leaving each thread four tasks.
+    index_t q_blocks = 0;
+    for (const auto& [Sq, Sk] : lengths) q_blocks += (Sq + kBlockQ - 1) / kBlockQ * p_.Hq;
+    const index_t per_chunk = std::clamp<index_t>(q_blocks / (4 * get_num_threads()), 1,
+                                                  config::kMaxBlocksPerChunk);
+    const auto tasks = plan_tasks(lengths, p_.Hq, opt_, per_chunk * kBlockQ);
     std::vector<scratch> scratches(static_cast<std::size_t>(get_num_threads()));
-    const index_t Hq = p_.Hq;
-    parallel_for(static_cast<index_t>(chunks.size()) * Hq, [&](index_t task, int slot) {
-      const query_block& qc = chunks[static_cast<std::size_t>(task / Hq)];
+    parallel_for(static_cast<index_t>(tasks.size()), [&](index_t task, int slot) {
+      const attention_task& t = tasks[static_cast<std::size_t>(task)];
       scratch& w = scratches[static_cast<std::size_t>(slot)];
-      if (w.kb.size() == 0) w = scratch(D_, p_.Dv, ldv_);
-      run_chunk(seqs[static_cast<std::size_t>(qc.seq)], task % Hq, qc.i0, qc.i1, w);
+      if (w.kb.size() == 0) w = scratch(D_, p_.Dv, ldv_, per_chunk);
+      run_chunk(seqs[static_cast<std::size_t>(t.seq)], t.h, t.i0, t.i1, w);
     });
   }
 
@@ -76,10 +78,10 @@ class flash_forward {
     aligned_buffer<float> kb, vb, st, block_max, o_scale;
     std::vector<block_state> blocks;
     scratch() = default;
-    scratch(index_t D, index_t Dv, index_t ldv)
+    scratch(index_t D, index_t Dv, index_t ldv, index_t n_blocks)
         : kb(kBlockK * D), vb(kBlockK * ldv), st(kBlockK * config::kCols), block_max(config::kCols),
           o_scale(kBlockQ) {
-      for (index_t b = 0; b < kBlocksPerChunk; ++b) blocks.emplace_back(D, Dv);
+      for (index_t b = 0; b < n_blocks; ++b) blocks.emplace_back(D, Dv);
     }
   };
 
