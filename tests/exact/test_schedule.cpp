@@ -42,8 +42,12 @@ TEST(Schedule, HeavyFirstHeadByHead) {
   for (std::size_t n = 1; n < tasks.size(); ++n) {
     const auto& a = tasks[n - 1];
     const auto& b = tasks[n];
-    if (a.seq == b.seq && a.h == b.h) EXPECT_GT(a.i0, b.i0) << n;  // lighter blocks later
-    if (a.seq == b.seq) EXPECT_LE(a.h, b.h) << n;                    // head by head
+    if (a.seq == b.seq && a.h == b.h) {
+      EXPECT_GT(a.i0, b.i0) << n;  // lighter blocks later
+    }
+    if (a.seq == b.seq) {
+      EXPECT_LE(a.h, b.h) << n;  // head by head
+    }
   }
   EXPECT_EQ(tasks.back().seq, 0);
 }

@@ -101,9 +101,13 @@ class flash_forward {
                                                   p_.scale, st.qt.data(), kBlockQ);
       std::memset(static_cast<void*>(st.ot.data()), 0, st.ot.size() * sizeof(float));
     }
-    const index_t j_end = range.block_end(i1);
-    for (index_t j0 = range.block_begin(i0); j0 < j_end; j0 += kBlockK) {
-      const index_t j1 = std::min(j0 + kBlockK, j_end), nk = j1 - j0;
+    // Key blocks sit on a fixed grid of kBlockK: a query block then meets the same block
+    // boundaries (and so the same rounding) whatever chunk it lands in, and the chunking depends
+    // on the thread count.
+    const index_t j_first = range.block_begin(i0), j_end = range.block_end(i1);
+    for (index_t g0 = j_first / kBlockK * kBlockK; g0 < j_end; g0 += kBlockK) {
+      const index_t j0 = std::max(g0, j_first);  // the first key copied
+      const index_t j1 = std::min(g0 + kBlockK, j_end), nk = j1 - j0;
       if (range.classify(i0, i1, j0, j1) == mask::block_kind::empty) continue;
       tile::copy_rows<Arch>(&s.k(0, j0, hk, 0), s.k.stride(1), nk, D, w.kb.data(), D, nk);
       tile::copy_rows<Arch>(&s.v(0, j0, hk, 0), s.v.stride(1), nk, Dv, w.vb.data(), ldv_, nk);
