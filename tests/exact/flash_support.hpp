@@ -13,6 +13,7 @@
 #include <attnkit/exact/flash.hpp>
 #include <attnkit/exact/reference.hpp>
 
+#include "exact/flash_instances.hpp"
 #include "exact/reference_support.hpp"
 #include "support/archs.hpp"
 #include "support/random.hpp"
@@ -72,7 +73,7 @@ void check_every_arch(const tensor<T, 4>& q, const tensor<T, 4>& k, const tensor
     SCOPED_TRACE(std::string("arch ") + Arch::name());
     tensor<T, 4> out({e[0], e[1], e[2], Dv}, storage_order(out_layout), 0, T(-777.0f));
     tensor<float, 3> lse({e[0], e[2], e[1]}, -777.0f);
-    flash_attention<Arch>(q.cview(), k.cview(), v.cview(), out.view(), opt, lse.view());
+    flash<Arch, T>(q.cview(), k.cview(), v.cview(), out.view(), opt, lse.view());
     if constexpr (std::is_same_v<T, float>) {
       EXPECT_TRUE(within_fp32_tolerance(out.cview(), oracle.naive_out.cview(), oracle.out.cview()))
           << "out";

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "exact/argument_cases.hpp"
+#include "exact/flash_instances.hpp"
 #include "support/tensor.hpp"
 
 namespace attnkit::test {
@@ -51,7 +52,7 @@ struct dense_args {
   tensor_view<T, 4> out = io<4>(ob, {2, 3, 4, 2});
   tensor_view<float, 3> lse = io<3>(lb, {2, 4, 3});
 
-  void call() { flash_attention<default_arch, T>(q, k, v, out, os.opt, lse); }
+  void call() { flash<default_arch, T>(q, k, v, out, os.opt, lse); }
   bool outputs_untouched() const { return ob.untouched() && lb.untouched(); }
 };
 
@@ -166,7 +167,7 @@ struct varlen_args {
   tensor_view<T, 3> out = io<3>(ob, {6, 4, 2});
   tensor_view<float, 2> lse = io<2>(lb, {4, 6});
 
-  void call() { flash_attention_varlen<default_arch, T>(q, k, v, out, cu_q, cu_k, os.opt, lse); }
+  void call() { flash_varlen<default_arch, T>(q, k, v, out, cu_q, cu_k, os.opt, lse); }
   bool outputs_untouched() const { return ob.untouched() && lb.untouched(); }
 };
 

@@ -88,7 +88,7 @@ dense_result run_dense(const tensor<T, 4>& q, const tensor<T, 4>& k, const tenso
   const auto e = q.extents();
   tensor<T, 4> out({e[0], e[1], e[2], v.extents()[3]}, T(-1.0f));
   tensor<float, 3> lse({e[0], e[2], e[1]}, -1.0f);
-  flash_attention(q.cview(), k.cview(), v.cview(), out.view(), opt, lse.view());
+  flash<default_arch, T>(q.cview(), k.cview(), v.cview(), out.view(), opt, lse.view());
   dense_result r{std::vector<float>(out.storage().size()), lse.storage()};
   for (std::size_t i = 0; i < r.out.size(); ++i) r.out[i] = float(out.storage()[i]);
   return r;
@@ -167,7 +167,7 @@ TEST(FlashDeterminism, VarlenIsBitwiseIdenticalAcrossCallsAndThreadCounts) {
       const thread_count scope(threads);
       tensor<float, 3> out({total_q, Hq, D}, -1.0f);
       tensor<float, 2> lse({Hq, total_q}, -1.0f);
-      flash_attention_varlen(q.cview(), k.cview(), v.cview(), out.view(), cu_q, cu_k, opt,
+      flash_varlen<default_arch, float>(q.cview(), k.cview(), v.cview(), out.view(), cu_q, cu_k, opt,
                              lse.view());
       return dense_result{out.storage(), lse.storage()};
     };

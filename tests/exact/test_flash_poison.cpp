@@ -176,7 +176,7 @@ void check_dense(const dense_case& c, const poisoned_inputs<T>& in, const dense_
   ASSERT_GT(out.outside_count(), 0);
   fill_nan(out.view());
   fill_nan(lse.view());
-  flash_attention<Arch, T>(in.q.cview(), in.k.cview(), in.v.cview(), out.view(), c.opt.options(),
+  flash<Arch, T>(in.q.cview(), in.k.cview(), in.v.cview(), out.view(), c.opt.options(),
                            lse.view());
   EXPECT_EQ(new_nans(out.cview(), oracle.out.cview()), 0) << "out elements left NaN or poisoned";
   EXPECT_EQ(new_nans(lse.cview(), oracle.lse.cview()), 0) << "lse elements left NaN or poisoned";
@@ -286,7 +286,7 @@ void check_varlen(const varlen_case& c, const padded<float, 3>& q, const padded<
   const index_t used = c.cu_q.back();
   fill_nan(tensor_view<float, 3>(out.view().data(), {used, c.Hq, c.Dv}, out.view().strides()));
   fill_nan(tensor_view<float, 2>(lse.view().data(), {c.Hq, used}, lse.view().strides()));
-  flash_attention_varlen<Arch, float>(q.cview(), k.cview(), v.cview(), out.view(), c.cu_q, c.cu_k,
+  flash_varlen<Arch, float>(q.cview(), k.cview(), v.cview(), out.view(), c.cu_q, c.cu_k,
                                       c.opt.options(), lse.view());
   const auto o = out.cview();
   const auto l = lse.cview();

@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: Apache-2.0
+// flash_attention compiled for the tests with fp16 elements, every compiled arch (one file per
+// element type, so the three build in parallel).
+#include "exact/flash_instances_impl.hpp"
+
+namespace attnkit::test {
+
+template void instantiate_flash<fp16>();
+
+}  // namespace attnkit::test
