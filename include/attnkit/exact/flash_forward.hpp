@@ -4,8 +4,8 @@
 #pragma once
 
 #include <algorithm>
-#include <cstring>
 #include <limits>
+#include <memory>
 #include <span>
 #include <utility>
 #include <vector>
@@ -14,14 +14,13 @@
 #include <attnkit/core/tensor_view.hpp>
 #include <attnkit/core/threads.hpp>
 #include <attnkit/exact/arguments.hpp>
+#include <attnkit/exact/kv_block.hpp>
+#include <attnkit/exact/query_block.hpp>
 #include <attnkit/exact/schedule.hpp>
 #include <attnkit/exact/sequences.hpp>
 #include <attnkit/mask/key_range.hpp>
 #include <attnkit/mask/score_mods.hpp>
-#include <attnkit/softmax/online_softmax.hpp>
 #include <attnkit/tile/gemm_tile.hpp>
-#include <attnkit/tile/pack.hpp>
-#include <attnkit/tile/prefetch.hpp>
 #include <attnkit/tile/tile_config.hpp>
 
 namespace attnkit::detail {
@@ -38,15 +37,14 @@ class flash_forward {
   using config = Config;
   static constexpr index_t kBlockQ = config::kBlockQ;
   static constexpr index_t kBlockK = config::kBlockK;
-  static constexpr index_t kWidth = config::kWidth;
+  static constexpr index_t kCols = config::kCols;
+  static constexpr index_t kPanels = kBlockQ / kCols;
+  using queries = query_block<Arch, kBlockQ, kCols>;
+  using keys = kv_block<Arch, kBlockK>;
 
  public:
   flash_forward(const attention_problem& p, const attention_options& opt)
-      : p_(p), opt_(opt), D_(kD > 0 ? kD : p.D),
-        // V rows padded to an odd number of cache lines when the width is a multiple of 128
-        // floats: the Oᵀ tile walks 6 floats down every V row, and 512-byte rows would map the
-        // whole block onto 8 of the 64 L1 sets.
-        ldv_((p.Dv + kWidth - 1) / kWidth * kWidth + (p.Dv % 128 == 0 ? 16 : 0)) {}
+      : p_(p), opt_(opt), D_(kD > 0 ? kD : p.D) {}
 
   /// Runs every (sequence, head, query chunk) task on the thread pool.
   void run(std::span<const sequence<T>> seqs) {
@@ -58,29 +56,22 @@ class flash_forward {
     const index_t per_chunk = std::clamp<index_t>(q_blocks / (4 * get_num_threads()), 1,
                                                   config::kMaxBlocksPerChunk);
     const auto tasks = plan_tasks(lengths, p_.Hq, opt_, per_chunk * kBlockQ);
-    std::vector<scratch> scratches(static_cast<std::size_t>(get_num_threads()));
+    std::vector<std::unique_ptr<scratch>> scratches(static_cast<std::size_t>(get_num_threads()));
     parallel_for(static_cast<index_t>(tasks.size()), [&](index_t task, int slot) {
       const attention_task& t = tasks[static_cast<std::size_t>(task)];
-      scratch& w = scratches[static_cast<std::size_t>(slot)];
-      if (w.kb.size() == 0) w = scratch(D_, p_.Dv, ldv_, per_chunk);
-      run_chunk(seqs[static_cast<std::size_t>(t.seq)], t.h, t.i0, t.i1, w);
+      auto& w = scratches[static_cast<std::size_t>(slot)];
+      if (!w) w = std::make_unique<scratch>(D_, p_.Dv, per_chunk);
+      run_chunk(seqs[static_cast<std::size_t>(t.seq)], t.h, t.i0, t.i1, *w);
     });
   }
 
  private:
-  /// The running state of one query block: Qᵀ, the output accumulators Oᵀ, the softmax state.
-  struct block_state {
-    aligned_buffer<float> qt, ot, m, l, alpha;
-    block_state(index_t D, index_t Dv)
-        : qt(D * kBlockQ), ot(Dv * kBlockQ), m(kBlockQ), l(kBlockQ), alpha(kBlockQ) {}
-  };
   struct scratch {
-    aligned_buffer<float> kb, vb, st, block_max, o_scale;
-    std::vector<block_state> blocks;
-    scratch() = default;
-    scratch(index_t D, index_t Dv, index_t ldv, index_t n_blocks)
-        : kb(kBlockK * D), vb(kBlockK * ldv), st(kBlockK * config::kCols), block_max(config::kCols),
-          o_scale(kBlockQ) {
+    keys kv;
+    aligned_buffer<float> st, block_max;  // one panel's Sᵀ (then Pᵀ) [kBlockK x kCols], maxima
+    std::vector<queries> blocks;
+    scratch(index_t D, index_t Dv, index_t n_blocks)
+        : kv(D, Dv), st(kBlockK * kCols), block_max(kCols) {
       for (index_t b = 0; b < n_blocks; ++b) blocks.emplace_back(D, Dv);
     }
   };
@@ -88,38 +79,23 @@ class flash_forward {
   /// Queries [i0, i1) of head h: the key loop is outermost, so each K, V block is copied once
   /// for all the query blocks of the chunk.
   void run_chunk(const sequence<T>& s, index_t h, index_t i0, index_t i1, scratch& w) const {
-    const index_t Sq = s.q.extent(1), Sk = s.k.extent(1), D = D_, Dv = p_.Dv;
-    const index_t hk = h / (p_.Hq / p_.Hkv);
+    const index_t Sq = s.q.extent(1), hk = h / (p_.Hq / p_.Hkv);
     const index_t n_blocks = (i1 - i0 + kBlockQ - 1) / kBlockQ;
-    const mask::key_range range(opt_, Sq, Sk);
-    const mask::score_mods mods(opt_, p_.bias, s.bias_batch, h, Sq, Sk);
+    const mask::key_range range(opt_, Sq, s.k.extent(1));
+    const mask::score_mods mods(opt_, p_.bias, s.bias_batch, h, Sq, s.k.extent(1));
     for (index_t b = 0; b < n_blocks; ++b) {
-      block_state& st = w.blocks[static_cast<std::size_t>(b)];
-      const index_t q0 = i0 + b * kBlockQ, nq = std::min(kBlockQ, i1 - q0);
-      softmax(st).reset();
-      tile::pack_transposed_panels<config::kCols>(&s.q(0, q0, h, 0), s.q.stride(1), nq, D,
-                                                  p_.scale, st.qt.data(), kBlockQ);
-      std::memset(static_cast<void*>(st.ot.data()), 0, st.ot.size() * sizeof(float));
+      const index_t q0 = i0 + b * kBlockQ;
+      w.blocks[std::size_t(b)].start(&s.q(0, q0, h, 0), s.q.stride(1), std::min(kBlockQ, i1 - q0),
+                                     p_.scale);
     }
     // Key blocks sit on a fixed grid of kBlockK: a query block then meets the same block
     // boundaries (and so the same rounding) whatever chunk it lands in, and the chunking depends
     // on the thread count.
     const index_t j_first = range.block_begin(i0), j_end = range.block_end(i1);
     for (index_t g0 = j_first / kBlockK * kBlockK; g0 < j_end; g0 += kBlockK) {
-      const index_t j0 = std::max(g0, j_first);  // the first key copied
-      const index_t j1 = std::min(g0 + kBlockK, j_end), nk = j1 - j0;
+      const index_t j0 = std::max(g0, j_first), j1 = std::min(g0 + kBlockK, j_end);
       if (range.classify(i0, i1, j0, j1) == mask::block_kind::empty) continue;
-      tile::copy_rows<Arch>(&s.k(0, j0, hk, 0), s.k.stride(1), nk, D, w.kb.data(), D, nk);
-      tile::copy_rows<Arch>(&s.v(0, j0, hk, 0), s.v.stride(1), nk, Dv, w.vb.data(), ldv_, nk);
-      // The next block's rows, a slice per visited panel (kPanels per query block).
-      const index_t next_rows = std::min(j1 + kBlockK, j_end) - j1;
-      constexpr index_t kPanels = kBlockQ / config::kCols;
-      const index_t slice = (next_rows + n_blocks * kPanels - 1) / (n_blocks * kPanels);
-      tile::row_prefetcher next_k, next_v;
-      if (next_rows > 0) {
-        next_k = {&s.k(0, j1, hk, 0), s.k.stride(1) * index_t(sizeof(T)), next_rows, D * index_t(sizeof(T))};
-        next_v = {&s.v(0, j1, hk, 0), s.v.stride(1) * index_t(sizeof(T)), next_rows, Dv * index_t(sizeof(T))};
-      }
+      w.kv.load(s.k, s.v, hk, j0, j1, std::min(j1 + kBlockK, j_end), n_blocks * kPanels);
       for (index_t b = 0; b < n_blocks; ++b) {
         const index_t q0 = i0 + b * kBlockQ, q1 = std::min(q0 + kBlockQ, i1);
         // Only the keys this query block sees: under a causal mask the diagonal block of the
@@ -128,72 +104,50 @@ class flash_forward {
         const index_t je = std::min(j1, range.block_end(q1));
         const auto kind = range.classify(q0, q1, jb, je);
         if (kind == mask::block_kind::empty) continue;
-        visit(w, w.blocks[static_cast<std::size_t>(b)], jb - j0, je - jb, jb, q0, Sq, range,
-              kind == mask::block_kind::partial, mods, [&] {
-                next_k.step(slice);
-                next_v.step(slice);
-              });
+        visit(w, w.blocks[std::size_t(b)], jb - j0, je - jb, jb, q0, Sq, range,
+              kind == mask::block_kind::partial, mods);
       }
-      next_k.finish();
-      next_v.finish();
+      w.kv.prefetch_rest();
     }
     const float sink = opt_.sinks.empty() ? -std::numeric_limits<float>::infinity()
-                                          : opt_.sinks[static_cast<std::size_t>(h)];
+                                          : opt_.sinks[std::size_t(h)];
     for (index_t b = 0; b < n_blocks; ++b) {
-      block_state& st = w.blocks[static_cast<std::size_t>(b)];
-      const index_t q0 = i0 + b * kBlockQ, nq = std::min(kBlockQ, i1 - q0);
-      const auto sm = softmax(st);
-      for (index_t c = 0; c < nq; ++c) {
-        float lse;
-        w.o_scale[static_cast<std::size_t>(c)] = sm.finish(c, &lse, sink);
-        if (!s.lse.empty()) s.lse(0, h, q0 + c) = lse;
-      }
-      tile::unpack_transposed_panels<config::kCols>(st.ot.data(), w.o_scale.data(), nq, Dv,
-                                                    &s.out(0, q0, h, 0), s.out.stride(1));
+      const index_t q0 = i0 + b * kBlockQ;
+      w.blocks[std::size_t(b)].finish(sink, &s.out(0, q0, h, 0), s.out.stride(1),
+                                      s.lse.empty() ? nullptr : &s.lse(0, h, q0), s.lse.stride(2));
     }
   }
 
-  /// Keys [j, j + nk) (rows `row` .. of the copied K, V block) for one query block, one column
-  /// panel of kCols queries at a time, so that the panel's scores go from the Sᵀ product through
-  /// the mask and the softmax into the Oᵀ product while they are still in L1.
-  template <class PanelHook>
-  void visit(scratch& w, block_state& st, index_t row, index_t nk, index_t j, index_t q0,
-             index_t Sq, const mask::key_range& range, bool partial, const mask::score_mods& mods,
-             PanelHook&& on_panel) const {
-    constexpr index_t kCols = config::kCols;
-    const index_t D = D_;
-    float* sp = w.st.data();  // Sᵀ, then Pᵀ, of one panel: [nk x kCols]
+  /// Keys [j, j + nk) (rows `row` .. of the K, V block) for one query block, one column panel
+  /// of kCols queries at a time, so that the panel's scores go from the Sᵀ product through the
+  /// mask and the softmax into the Oᵀ product while they are still in L1.
+  void visit(scratch& w, queries& qb, index_t row, index_t nk, index_t j, index_t q0, index_t Sq,
+             const mask::key_range& range, bool partial, const mask::score_mods& mods) const {
+    float* sp = w.st.data();
     float* block_max = w.block_max.data();
     const bool modified = partial || mods.any();
     for (index_t c = 0; c < kBlockQ; c += kCols) {
-      on_panel();
+      w.kv.prefetch_step();
       // Sᵀ = K Qᵀ, with the column maxima taken from the registers when nothing changes the
       // scores afterwards.
-      if (!modified)
-        for (index_t l = 0; l < kCols; ++l) block_max[l] = -std::numeric_limits<float>::infinity();
-      tile::gemm<Arch, config::kRows, config::kVecs>(nk, kCols, D, {w.kb.data() + row * D, D, 1},
-                                                     st.qt.data() + c * D, kCols, sp, kCols,
-                                                     nullptr, modified ? nullptr : block_max);
+      if (!modified) std::fill(block_max, block_max + kCols, -std::numeric_limits<float>::infinity());
+      tile::gemm<Arch, config::kRows, config::kVecs>(nk, kCols, D_, {w.kv.k(row), D_, 1},
+                                                     qb.q_panel(c), kCols, sp, kCols, nullptr,
+                                                     modified ? nullptr : block_max);
       if (modified)
         mask::apply_mask_and_mods<Arch>(sp, kCols, nk, kCols, j, q0 + c, Sq, range, partial,
                                         mods, block_max);
-      softmax::online_softmax<Arch>(st.m.data() + c, st.l.data() + c, st.alpha.data() + c, kCols)
-          .update(sp, kCols, nk, block_max);
+      qb.panel_softmax(c).update(sp, kCols, nk, block_max);
       // Oᵀ = Oᵀ diag(alpha) + Vᵀ Pᵀ
       tile::gemm<Arch, config::kRows, config::kVecs>(p_.Dv, kCols, nk,
-                                                     {w.vb.data() + row * ldv_, 1, ldv_}, sp,
-                                                     kCols, st.ot.data() + c * p_.Dv, kCols,
-                                                     st.alpha.data() + c);
+                                                     {w.kv.v(row), 1, w.kv.ldv()}, sp, kCols,
+                                                     qb.o_panel(c), kCols, qb.alpha(c));
     }
-  }
-
-  static softmax::online_softmax<Arch> softmax(block_state& st) {
-    return {st.m.data(), st.l.data(), st.alpha.data(), kBlockQ};
   }
 
   attention_problem p_;
   const attention_options& opt_;
-  index_t D_, ldv_;
+  index_t D_;
 };
 
 }  // namespace attnkit::detail
