@@ -72,6 +72,10 @@ std::vector<mask_case> mask_cases(index_t Hq, index_t Sq, index_t Sk) {
     o.window_right = 5, o.align = alignment::top_left;
   });
   add("causal_window_left", [](owned_options& o) { o.causal = true, o.window_left = 50; });
+  add("windows_of_the_largest_index", [](owned_options& o) {
+    o.window_left = std::numeric_limits<index_t>::max();
+    o.window_right = std::numeric_limits<index_t>::max() - 1;
+  });
   add("scale", [](owned_options& o) { o.scale = 0.37f; });
   add("softcap", [](owned_options& o) { o.softcap = 2.5f, o.scale = 3.0f; });
   add("alibi", [&](owned_options& o) {

@@ -182,6 +182,17 @@ TEST(ReferenceForward, WindowOneSided) {
                       {{0, 1}, {0, 1, 2}, {0, 1, 2, 3}, {0, 1, 2, 3}});
 }
 
+TEST(ReferenceForward, WindowsOfTheLargestIndexBoundNothing) {
+  // PTRDIFF_MAX is a valid window; i + o + window would overflow, the rule must not.
+  constexpr index_t kMax = std::numeric_limits<index_t>::max();
+  expect_visible_keys(3, 4, with_mask(false, alignment::bottom_right, kMax, kMax),
+                      {{0, 1, 2, 3}, {0, 1, 2, 3}, {0, 1, 2, 3}});
+  expect_visible_keys(3, 4, with_mask(true, alignment::top_left, kMax, kMax),
+                      {{0}, {0, 1}, {0, 1, 2}});
+  expect_visible_keys(4, 3, with_mask(false, alignment::bottom_right, kMax - 1, 0),
+                      {{}, {0}, {0, 1}, {0, 1, 2}});
+}
+
 TEST(ReferenceForward, WindowCombinedWithCausal) {
   // causal and window_left 1: i - 1 <= j <= i.
   expect_visible_keys(4, 4, with_mask(true, alignment::bottom_right, 1, -1),

@@ -2,6 +2,7 @@
 // Tests of mask::key_range against the visibility rule of DESIGN 1.3 checked pair by pair.
 #include <attnkit/mask/key_range.hpp>
 
+#include <limits>
 #include <tuple>
 #include <vector>
 
@@ -15,17 +16,20 @@ bool visible(const attention_options& opt, index_t Sq, index_t Sk, index_t i, in
   const index_t o = opt.align == alignment::bottom_right ? Sk - Sq : 0;
   if (j < 0 || j >= Sk) return false;
   if (opt.causal && j > i + o) return false;
-  if (opt.window_left >= 0 && j < i + o - opt.window_left) return false;
-  if (opt.window_right >= 0 && j > i + o + opt.window_right) return false;
+  if (opt.window_left >= 0 && i + o - j > opt.window_left) return false;
+  if (opt.window_right >= 0 && j - (i + o) > opt.window_right) return false;
   return true;
 }
+
+// A valid window that overflowed i + o + window before key_range saturated it.
+constexpr index_t kHuge = std::numeric_limits<index_t>::max();
 
 std::vector<attention_options> option_sets() {
   std::vector<attention_options> sets;
   for (bool causal : {false, true})
     for (alignment align : {alignment::bottom_right, alignment::top_left})
-      for (index_t left : {-1, 0, 3, 40})
-        for (index_t right : {-1, 0, 2, 50}) {
+      for (index_t left : {index_t{-1}, index_t{0}, index_t{3}, index_t{40}, kHuge})
+        for (index_t right : {index_t{-1}, index_t{0}, index_t{2}, index_t{50}, kHuge}) {
           attention_options opt;
           opt.causal = causal;
           opt.align = align;

@@ -65,8 +65,9 @@ struct row {
     sink = opt.sinks.empty() ? kNegInf<Acc> : Acc(opt.sinks[h]);
     for (index_t j = 0; j < p.Sk; ++j) {
       bool visible = !(opt.causal && j > diag);
-      if (opt.window_left >= 0 && j < diag - opt.window_left) visible = false;
-      if (opt.window_right >= 0 && j > diag + opt.window_right) visible = false;
+      // Differences of positions, never position +- window: a window may be up to PTRDIFF_MAX.
+      if (opt.window_left >= 0 && diag - j > opt.window_left) visible = false;
+      if (opt.window_right >= 0 && j - diag > opt.window_right) visible = false;
       seen[j] = visible;
       if (!visible) continue;
       Acc dot = 0;

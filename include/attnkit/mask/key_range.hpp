@@ -22,9 +22,9 @@ class key_range {
  public:
   key_range(const attention_options& opt, index_t Sq, index_t Sk)
       : Sq_(Sq), Sk_(Sk), offset_(opt.align == alignment::bottom_right ? Sk - Sq : 0),
-        left_(opt.window_left),
+        left_(saturate(opt.window_left, Sq, Sk)),
         right_(opt.causal ? (opt.window_right >= 0 ? std::min<index_t>(opt.window_right, 0) : 0)
-                          : opt.window_right) {}
+                          : saturate(opt.window_right, Sq, Sk)) {}
 
   index_t Sq() const noexcept { return Sq_; }
   index_t Sk() const noexcept { return Sk_; }
@@ -61,6 +61,12 @@ class key_range {
   }
 
  private:
+  // A window of Sq + Sk or more bounds nothing (|i + o - j| < Sq + Sk for every pair), and a
+  // smaller one keeps i + o +- window far from overflow: windows may be up to PTRDIFF_MAX.
+  static index_t saturate(index_t window, index_t Sq, index_t Sk) noexcept {
+    return window < 0 ? window : std::min<index_t>(window, Sq + Sk);
+  }
+
   index_t Sq_, Sk_, offset_, left_, right_;
 };
 
