@@ -1,0 +1,8 @@
+// SPDX-License-Identifier: Apache-2.0
+// The float instantiation of the flash fuzz harness (one file per element type: each instantiates
+// every kernel variant for every compiled arch, and separate files build in parallel).
+#include "flash_harness.hpp"
+
+namespace attnkit::fuzz {
+template void run_case<float>(const flash_case&, byte_source&);
+}  // namespace attnkit::fuzz
