@@ -252,6 +252,35 @@ TEST(Flash, NaNInAKeyReachesTheRowsThatSeeIt) {
   });
 }
 
+TEST(Flash, NonFiniteValuesReachOnlyTheRowsThatSeeTheirKey) {
+  // Causal with a left window of 10 (Sq == Sk): key j is seen by queries j .. j + 10. A masked
+  // key's weight is 0, and 0 x NaN in a full product would reach every query of the tile.
+  const dims n{.B = 1, .Sq = 150, .Sk = 150, .Hq = 1, .Hkv = 1, .D = 16, .Dv = 16};
+  const auto clean = random_problem(n, 14);
+  auto p = random_problem(n, 14);
+  p.v(0, 50, 0, 3) = std::numeric_limits<float>::quiet_NaN();
+  p.v(0, 70, 0, 5) = std::numeric_limits<float>::infinity();
+  attention_options opt;
+  opt.causal = true;
+  opt.window_left = 10;
+  simd::compiled_archs::for_each([&](auto arch) {
+    using Arch = decltype(arch);
+    if (!simd::cpu_supports<Arch>()) return;
+    tensor<float, 4> out({n.B, n.Sq, n.Hq, n.Dv}), want({n.B, n.Sq, n.Hq, n.Dv});
+    flash<Arch, float>(p.q.cview(), p.k.cview(), p.v.cview(), out.view(), opt);
+    flash<Arch, float>(clean.q.cview(), clean.k.cview(), clean.v.cview(), want.view(), opt);
+    for (index_t i = 0; i < n.Sq; ++i)
+      for (index_t d = 0; d < n.Dv; ++d) {
+        const bool nan = d == 3 && i >= 50 && i <= 60, inf = d == 5 && i >= 70 && i <= 80;
+        ASSERT_EQ(std::isnan(out(0, i, 0, d)), nan) << Arch::name() << " row " << i << " d " << d;
+        ASSERT_EQ(std::isinf(out(0, i, 0, d)), inf) << Arch::name() << " row " << i << " d " << d;
+        if (!nan && !inf) {
+          ASSERT_NEAR(out(0, i, 0, d), want(0, i, 0, d), 1e-5f) << Arch::name() << " row " << i;
+        }
+      }
+  });
+}
+
 TEST(Flash, ThreadCountDoesNotChangeTheBits) {
   const dims n{.B = 2, .Sq = 300, .Sk = 250, .Hq = 3, .Hkv = 1, .D = 64, .Dv = 64};
   const auto p = random_problem(n, 13);

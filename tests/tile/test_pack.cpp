@@ -31,7 +31,8 @@ void check_copy_rows(index_t rows, index_t cols, index_t ld, index_t rows_pad) {
   for (index_t r = 0; r < rows; ++r)
     for (index_t c = 0; c < cols; ++c) src[r * stride + c] = T(float(r * 100 + c) * 0.5f);
   std::vector<float> dst(static_cast<std::size_t>((rows_pad + 1) * ld), -7.0f);
-  tile::copy_rows<Arch>(src.data(), stride, rows, cols, dst.data(), ld, rows_pad);
+  // The NaN between the rows are not copied, so every copied value is finite.
+  ASSERT_TRUE(tile::copy_rows<Arch>(src.data(), stride, rows, cols, dst.data(), ld, rows_pad));
   for (index_t r = 0; r < rows_pad; ++r)
     for (index_t c = 0; c < ld; ++c) {
       const float want = r < rows && c < cols ? float(T(float(r * 100 + c) * 0.5f)) : 0.0f;
@@ -48,6 +49,31 @@ TYPED_TEST(Pack, CopyRowsConvertsPadsAndStaysInBounds) {
       check_copy_rows<TypeParam, bf16>(rows, cols, ld, rows);
       check_copy_rows<TypeParam, fp16>(rows, cols, ld, rows + 1);
     }
+}
+
+template <class Arch, class T>
+void check_nonfinite_is_reported(float bad) {
+  const index_t rows = 3;
+  for (index_t cols : {1, 7, 8, 19, 64}) {
+    std::vector<T> src(static_cast<std::size_t>(rows * cols), T(1.5f));
+    std::vector<float> dst(static_cast<std::size_t>(rows * cols));
+    for (index_t at = 0; at < rows * cols; ++at) {
+      src[std::size_t(at)] = T(bad);
+      EXPECT_FALSE(tile::copy_rows<Arch>(src.data(), cols, rows, cols, dst.data(), cols, rows))
+          << bad << " at " << at << " of " << rows << " x " << cols;
+      src[std::size_t(at)] = T(1.5f);
+    }
+    EXPECT_TRUE(tile::copy_rows<Arch>(src.data(), cols, rows, cols, dst.data(), cols, rows));
+  }
+}
+
+TYPED_TEST(Pack, CopyRowsReportsEveryNonFiniteValue) {
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                    -std::numeric_limits<float>::infinity()}) {
+    check_nonfinite_is_reported<TypeParam, float>(bad);
+    check_nonfinite_is_reported<TypeParam, bf16>(bad);
+    check_nonfinite_is_reported<TypeParam, fp16>(bad);
+  }
 }
 
 TEST(Pack, TransposedPanelsRoundTrip) {

@@ -20,6 +20,7 @@
 #include <attnkit/exact/sequences.hpp>
 #include <attnkit/mask/key_range.hpp>
 #include <attnkit/mask/score_mods.hpp>
+#include <attnkit/tile/gemm_column_ranges.hpp>
 #include <attnkit/tile/gemm_tile.hpp>
 #include <attnkit/tile/tile_config.hpp>
 
@@ -139,10 +140,26 @@ class flash_forward {
                                         mods, block_max);
       qb.panel_softmax(c).update(sp, kCols, nk, block_max);
       // Oᵀ = Oᵀ diag(alpha) + Vᵀ Pᵀ
-      tile::gemm<Arch, config::kRows, config::kVecs>(p_.Dv, kCols, nk,
-                                                     {w.kv.v(row), 1, w.kv.ldv()}, sp, kCols,
-                                                     qb.o_panel(c), kCols, qb.alpha(c));
+      const tile::a_operand vt{w.kv.v(row), 1, w.kv.ldv()};
+      if (partial && !w.kv.v_finite())
+        masked_o_update(vt, nk, j, q0 + c, range, sp, qb.o_panel(c), qb.alpha(c));
+      else
+        tile::gemm<Arch, config::kRows, config::kVecs>(p_.Dv, kCols, nk, vt, sp, kCols,
+                                                       qb.o_panel(c), kCols, qb.alpha(c));
     }
+  }
+
+  /// The Oᵀ update of one panel (queries i0 ..) summed over each query's visible keys only,
+  /// for a partially masked block with a non-finite V value.
+  void masked_o_update(tile::a_operand vt, index_t nk, index_t j, index_t i0,
+                       const mask::key_range& range, const float* pt, float* ot,
+                       const float* alpha) const {
+    index_t first[kCols], last[kCols];
+    for (index_t c = 0; c < kCols; ++c) {
+      first[c] = std::clamp<index_t>(range.begin(i0 + c) - j, 0, nk);
+      last[c] = std::clamp<index_t>(range.end(i0 + c) - j, 0, nk);
+    }
+    tile::gemm_column_ranges(p_.Dv, kCols, vt, pt, kCols, ot, kCols, alpha, first, last);
   }
 
   attention_problem p_;

@@ -26,6 +26,9 @@ class kv_block {
   const float* k(index_t row) const { return k_.data() + row * D_; }
   const float* v(index_t row) const { return v_.data() + row * ldv_; }
   index_t ldv() const noexcept { return ldv_; }
+  /// Whether every V value of the block is finite: a NaN or infinity must not reach, through
+  /// a zero weight, the queries that do not see its key.
+  bool v_finite() const noexcept { return v_finite_; }
 
   /// Copies rows [j0, j1) of k, v ([1, S, H, D] views, kv head hk) and plans the prefetch of
   /// rows [j1, next_end), to be issued over `steps` calls of prefetch_step().
@@ -34,7 +37,7 @@ class kv_block {
             index_t j0, index_t j1, index_t next_end, index_t steps) {
     const index_t n = j1 - j0;
     tile::copy_rows<Arch>(&k(0, j0, hk, 0), k.stride(1), n, D_, k_.data(), D_, n);
-    tile::copy_rows<Arch>(&v(0, j0, hk, 0), v.stride(1), n, Dv_, v_.data(), ldv_, n);
+    v_finite_ = tile::copy_rows<Arch>(&v(0, j0, hk, 0), v.stride(1), n, Dv_, v_.data(), ldv_, n);
     const index_t next = std::max<index_t>(next_end - j1, 0);
     slice_ = (next + steps - 1) / std::max<index_t>(steps, 1);
     next_k_ = next_v_ = {};
@@ -58,6 +61,7 @@ class kv_block {
  private:
   static constexpr index_t kWidth = static_cast<index_t>(xsimd::batch<float, Arch>::size);
   index_t D_, Dv_, ldv_, slice_ = 0;
+  bool v_finite_ = true;
   aligned_buffer<float> k_, v_;
   tile::row_prefetcher next_k_, next_v_;
 };
