@@ -22,10 +22,27 @@ function(attnkit_avx512_gcc12_workaround target)
   endif()
 endfunction()
 
-# attnkit_dev_target(<target>): warnings as errors and, with ATTNKIT_NATIVE, code for this CPU.
+# Sanitizers for attnkit's own tests, benchmarks and examples: a -fsanitize= list such as
+# "address,undefined" or "thread" (the asan and tsan presets set it). Every report is fatal
+# (-fno-sanitize-recover=all) and stacks stay readable (-fno-omit-frame-pointer); the
+# optimisation level is the build type's.
+set(ATTNKIT_SANITIZE "" CACHE STRING
+    "Sanitizers for tests, benchmarks and examples (-fsanitize= list, e.g. address,undefined)")
+if(ATTNKIT_SANITIZE MATCHES "thread" AND ATTNKIT_SANITIZE MATCHES "address|leak|memory")
+  message(FATAL_ERROR "ATTNKIT_SANITIZE=${ATTNKIT_SANITIZE}: ThreadSanitizer cannot be combined "
+                      "with Address-, Leak- or MemorySanitizer; configure a separate build.")
+endif()
+
+# attnkit_dev_target(<target>): warnings as errors, the ATTNKIT_SANITIZE sanitizers and, with
+# ATTNKIT_NATIVE, code for this CPU.
 function(attnkit_dev_target target)
   target_link_libraries(${target} PRIVATE attnkit::attnkit)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Werror)
+  if(ATTNKIT_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=${ATTNKIT_SANITIZE}
+                           -fno-sanitize-recover=all -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=${ATTNKIT_SANITIZE})
+  endif()
   if(ATTNKIT_NATIVE)
     target_compile_options(${target} PRIVATE -march=native)
     if(ATTNKIT_NATIVE_HAS_AVX512)
