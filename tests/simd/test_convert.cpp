@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Tests of simd::load / store (full and partial) for float, bf16 and fp16 on every compiled arch:
-// each must agree bit for bit with the scalar conversions of core/.
+// Tests of simd::load / store (full and partial) for float, bf16 and fp16 (and loads of int8) on
+// every compiled arch: each must agree bit for bit with the scalar conversions of core/.
 #include <attnkit/simd/convert.hpp>
 
 #include <bit>
@@ -152,6 +152,33 @@ TYPED_TEST(SimdConvert, PartialStoreWritesOnlyN) {
     simd::store_partial(out.data(), batch::load_unaligned(lanes.data()), n);
     for (std::size_t l = 0; l < w; ++l)
       EXPECT_EQ(float(out[l]), l < n ? float(l) + 1.0f : -7.0f) << "n " << n << " lane " << l;
+  }
+}
+
+template <class Arch>
+class SimdLoadInt8 : public ::testing::Test {
+ protected:
+  void SetUp() override { ATTNKIT_SKIP_UNLESS_CPU_SUPPORTS(Arch); }
+};
+TYPED_TEST_SUITE(SimdLoadInt8, test::compiled_archs, test::arch_name);
+
+TYPED_TEST(SimdLoadInt8, EveryValueFullAndPartial) {
+  using batch = xsimd::batch<float, TypeParam>;
+  constexpr std::size_t w = batch::size;
+  std::vector<std::int8_t> in;
+  for (int x = -128; x < 128; ++x) in.push_back(static_cast<std::int8_t>(x));
+  std::vector<float> out(w);
+  for (std::size_t n = 0; n + w <= in.size(); n += w) {
+    simd::load<TypeParam>(&in[n]).store_unaligned(out.data());
+    for (std::size_t l = 0; l < w; ++l) ASSERT_EQ(out[l], float(in[n + l])) << "element " << n + l;
+  }
+  for (std::size_t n = 0; n < w; ++n) {
+    // n valid elements followed by 127: a read past n would show up as a non-zero lane.
+    std::vector<std::int8_t> part(w, 127);
+    for (std::size_t l = 0; l < n; ++l) part[l] = static_cast<std::int8_t>(-100 + int(l));
+    simd::load_partial<TypeParam>(part.data(), n).store_unaligned(out.data());
+    for (std::size_t l = 0; l < w; ++l)
+      EXPECT_EQ(out[l], l < n ? float(-100 + int(l)) : 0.0f) << "n " << n << " lane " << l;
   }
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Loads of float, bf16 and fp16 into fp32 batches and the rounding stores back (full and partial).
+// Loads of float, bf16, fp16 (and int8, for quantised caches) into fp32 batches and the rounding
+// stores back (full and partial).
 #pragma once
 
 #include <algorithm>
@@ -18,6 +19,10 @@ namespace attnkit::simd {
 template <class T>
 concept storage_type =
     std::is_same_v<T, float> || std::is_same_v<T, bf16> || std::is_same_v<T, fp16>;
+
+/// The element types a kernel can load into fp32 batches: the storage types and int8.
+template <class T>
+concept loadable_type = storage_type<T> || std::is_same_v<T, std::int8_t>;
 
 namespace detail {
 
@@ -51,11 +56,42 @@ xsimd::batch<std::int32_t, Arch> bf16_bits(const xsimd::batch<float, Arch>& x) n
 }  // namespace detail
 
 /// Loads batch<float, Arch>::size consecutive elements of p as fp32 (exact for every type).
-template <class Arch, storage_type T>
+template <class Arch, loadable_type T>
 xsimd::batch<float, Arch> load(const T* p) noexcept {
   using batch = xsimd::batch<float, Arch>;
   if constexpr (std::is_same_v<T, float>) {
     return batch::load_unaligned(p);
+  } else if constexpr (std::is_same_v<T, std::int8_t>) {
+    [[maybe_unused]] const void* src = p;
+#if defined(__AVX512F__)
+    if constexpr (is_avx512<Arch>)
+      return batch(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(static_cast<const __m128i*>(src)))));
+    else
+#endif
+#if defined(__AVX2__)
+    if constexpr (std::is_base_of_v<xsimd::avx2, Arch>)
+      return batch(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(static_cast<const __m128i*>(src)))));
+    else
+#endif
+#if defined(__AVX__)
+    if constexpr (is_avx<Arch>) {
+      std::int32_t lo, hi;
+      std::memcpy(&lo, p, sizeof(lo));
+      std::memcpy(&hi, p + 4, sizeof(hi));
+      const __m256i w = _mm256_insertf128_si256(
+          _mm256_castsi128_si256(_mm_cvtepi8_epi32(_mm_cvtsi32_si128(lo))),
+          _mm_cvtepi8_epi32(_mm_cvtsi32_si128(hi)), 1);
+      return batch(_mm256_cvtepi32_ps(w));
+    } else
+#endif
+#if defined(__SSE4_1__)
+    if constexpr (std::is_base_of_v<xsimd::sse4_1, Arch>) {
+      std::int32_t four;
+      std::memcpy(&four, src, sizeof(four));
+      return batch(_mm_cvtepi32_ps(_mm_cvtepi8_epi32(_mm_cvtsi32_si128(four))));
+    } else
+#endif
+      return detail::load_scalarwise<Arch>(p);
   } else if constexpr (std::is_same_v<T, bf16>) {
     [[maybe_unused]] const void* src = p;
 #if defined(__AVX512F__)
@@ -157,7 +193,7 @@ void store(T* p, const xsimd::batch<float, Arch>& x) noexcept {
 }
 
 /// Loads the first n (< batch size) elements of p; the other lanes are 0. Reads nothing past n.
-template <class Arch, storage_type T>
+template <class Arch, loadable_type T>
 xsimd::batch<float, Arch> load_partial(const T* p, std::size_t n) noexcept {
   alignas(64) T lanes[xsimd::batch<float, Arch>::size] = {};
   std::memcpy(lanes, p, n * sizeof(T));
