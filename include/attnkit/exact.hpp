@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// The exact attention module: flash_attention (dense, varlen), options, argument checks and the
-// double-precision reference.
+// The exact attention module: flash_attention (dense, varlen), merge_attention_states, options,
+// argument checks and the double-precision reference.
 #pragma once
 
 #include <attnkit/exact/arguments.hpp>
 #include <attnkit/exact/flash.hpp>
+#include <attnkit/exact/merge_states.hpp>
 #include <attnkit/exact/options.hpp>
 #include <attnkit/exact/reference.hpp>

@@ -252,4 +252,34 @@ void check_backward_extras(std::string_view where, const tensor_view<const T, R>
   }
 }
 
+/// Checks a merge_attention_states call: partial_out [n, B, Sq, Hq, Dv] with n >= 1 and Dv >= 1,
+/// partial_lse [n, B, Hq, Sq], out [B, Sq, Hq, Dv], lse empty or [B, Hq, Sq]; unit innermost
+/// strides for partial_out and out.
+template <class TO, class L>
+void check_merge_states(std::string_view where, const tensor_view<const float, 5>& partial_out,
+                        const tensor_view<const float, 4>& partial_lse,
+                        const tensor_view<TO, 4>& out, const tensor_view<L, 3>& lse) {
+  check_view(where, "partial_out", partial_out, true);
+  check_view(where, "partial_lse", partial_lse, false);
+  check_view(where, "out", out, true);
+  const index_t n = partial_out.extent(0), B = partial_out.extent(1), Sq = partial_out.extent(2),
+                Hq = partial_out.extent(3), Dv = partial_out.extent(4);
+  require(n >= 1, where, "partial_out", "extent(0) >= 1 (at least one partial state)", n);
+  require(Dv >= 1, where, "partial_out", "extent(4) >= 1 (the head dim)", Dv);
+  check_extent(where, "partial_lse", partial_lse, 0, n, "the parts of partial_out");
+  check_extent(where, "partial_lse", partial_lse, 1, B, "the batch of partial_out");
+  check_extent(where, "partial_lse", partial_lse, 2, Hq, "the query heads of partial_out");
+  check_extent(where, "partial_lse", partial_lse, 3, Sq, "the query length of partial_out");
+  check_extent(where, "out", out, 0, B, "the batch of partial_out");
+  check_extent(where, "out", out, 1, Sq, "the query length of partial_out");
+  check_extent(where, "out", out, 2, Hq, "the query heads of partial_out");
+  check_extent(where, "out", out, 3, Dv, "the head dim of partial_out");
+  if (is_given(lse)) {
+    check_view(where, "lse", lse, false);
+    check_extent(where, "lse", lse, 0, B, "the batch of partial_out");
+    check_extent(where, "lse", lse, 1, Hq, "the query heads of partial_out");
+    check_extent(where, "lse", lse, 2, Sq, "the query length of partial_out");
+  }
+}
+
 }  // namespace attnkit::detail
