@@ -3,12 +3,16 @@
 // the per-head token lists, the whole-state snapshot, and the checks that tie them together.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <random>
 #include <set>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -185,9 +189,8 @@ struct kv_snapshot {
 /// A random [n, H, D] tensor of T in [-range, range), stored in the order `order` with `pad`
 /// (so views of it are strided).
 template <class T>
-tensor<T, 3> random_rows(index_t n, index_t H, index_t D, std::mt19937_64& rng,
-                         double range = 2.0, std::array<std::size_t, 3> order = {0, 1, 2},
-                         index_t pad = 0) {
+tensor<T, 3> random_rows(index_t n, index_t H, index_t D, std::mt19937_64& rng, double range = 2.0,
+                         std::array<std::size_t, 3> order = {0, 1, 2}, index_t pad = 0) {
   tensor<T, 3> t({n, H, D}, order, pad, T(0.0f));
   std::uniform_real_distribution<double> dist(-range, range);
   for_each_index(t.extents(), [&](const auto& idx) { at(t.view(), idx) = T(float(dist(rng))); });
@@ -196,9 +199,8 @@ tensor<T, 3> random_rows(index_t n, index_t H, index_t D, std::mt19937_64& rng,
 
 /// Appends random rows of T to both the cache and the model.
 template <class T, class C>
-void append_random(kv_cache<C>& cache, kv_model& model, index_t b, index_t n,
-                   std::mt19937_64& rng, std::array<std::size_t, 3> order = {0, 1, 2},
-                   index_t pad = 0) {
+void append_random(kv_cache<C>& cache, kv_model& model, index_t b, index_t n, std::mt19937_64& rng,
+                   std::array<std::size_t, 3> order = {0, 1, 2}, index_t pad = 0) {
   const kv_cache_config& c = cache.config();
   const auto k = random_rows<T>(n, c.kv_heads, c.head_dim, rng, 2.0, order, pad);
   const auto v = random_rows<T>(n, c.kv_heads, c.value_dim, rng, 2.0, order, pad);

@@ -22,8 +22,9 @@ struct quantized_row {
 
 quantized_row quantize(const std::vector<float>& x) {
   quantized_row r{std::vector<std::int8_t>(x.size(), std::int8_t{99}), 0.0f};
-  r.scale = quantize_int8_row(static_cast<index_t>(x.size()),
-                              [&](index_t d) { return x[static_cast<std::size_t>(d)]; }, r.q.data());
+  r.scale = quantize_int8_row(
+      static_cast<index_t>(x.size()), [&](index_t d) { return x[static_cast<std::size_t>(d)]; },
+      r.q.data());
   return r;
 }
 
@@ -103,7 +104,8 @@ TEST(QuantizeInt8, ExactMultiplesAndTiesRoundAwayFromZero) {
 TEST(QuantizeInt8, Bf16SourcesGoThroughFloat) {
   const std::vector<bf16> x = {bf16(0.75f), bf16(-1.5f), bf16(0.0f)};
   std::vector<std::int8_t> q(3);
-  const float scale = quantize_int8_row(3, [&](index_t d) { return x[std::size_t(d)]; }, q.data());
+  const float scale = quantize_int8_row(
+      3, [&](index_t d) { return x[std::size_t(d)]; }, q.data());
   EXPECT_EQ(scale, int8_scale(1.5f));
   EXPECT_EQ(q[1], -127);
   EXPECT_EQ(q[0], std::int8_t(std::round(0.75 / scale)));

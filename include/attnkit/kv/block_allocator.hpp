@@ -2,12 +2,13 @@
 // detail::block_allocator, the free list of the blocks of a paged KV cache's pool.
 #pragma once
 
-#include <attnkit/core/error.hpp>
-#include <attnkit/core/tensor_view.hpp>
 #include <cstdint>
 #include <limits>
 #include <string>
 #include <vector>
+
+#include <attnkit/core/error.hpp>
+#include <attnkit/core/tensor_view.hpp>
 
 namespace attnkit::detail {
 

@@ -2,10 +2,11 @@
 // The element types of the kv module: what kv_cache stores and what it accepts on append.
 #pragma once
 
-#include <attnkit/core/bf16.hpp>
-#include <attnkit/core/fp16.hpp>
 #include <cstdint>
 #include <type_traits>
+
+#include <attnkit/core/bf16.hpp>
+#include <attnkit/core/fp16.hpp>
 
 namespace attnkit {
 

@@ -5,6 +5,15 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
 #include <attnkit/core/aligned_buffer.hpp>
 #include <attnkit/core/error.hpp>
 #include <attnkit/core/tensor_view.hpp>
@@ -14,14 +23,6 @@
 #include <attnkit/kv/elements.hpp>
 #include <attnkit/kv/kv_cache_config.hpp>
 #include <attnkit/kv/quantize.hpp>
-#include <cmath>
-#include <cstdint>
-#include <cstring>
-#include <span>
-#include <string>
-#include <string_view>
-#include <type_traits>
-#include <vector>
 
 namespace attnkit {
 
@@ -162,8 +163,8 @@ class kv_cache {
       detail::throw_argument_error(kWhere, "k_new",
                                    "extent(0) <= " + std::to_string(pool_room(b)) +
                                        " (what the blocks of sequence " + std::to_string(b) +
-                                       " and the " + std::to_string(num_free_blocks()) +
-                                       " free blocks of the pool hold)",
+                                       " and the pool's free blocks (" +
+                                       std::to_string(num_free_blocks()) + ") hold)",
                                    n);
     if constexpr (kQuantized) {
       check_finite(kWhere, "k_new", k_new);
@@ -188,20 +189,14 @@ class kv_cache {
   /// @pre 0 <= b < B, 0 <= h < Hkv; positions strictly ascending, each < length(b, h).
   /// O(moved rows x (D + Dv)).
   void keep(index_t b, index_t h, std::span<const index_t> positions) {
-    constexpr std::string_view kWhere = "kv_cache::keep";
-    check_sequence(kWhere, b);
-    check_head(kWhere, h);
-    check_positions(kWhere, b, h, positions);
+    check_positions("kv_cache::keep", b, h, positions);
     keep_unchecked(b, h, positions);
   }
 
   /// Removes the tokens at `positions` from head h of sequence b and compacts the rest in
   /// order: keep() of the complement. @pre as keep().
   void remove(index_t b, index_t h, std::span<const index_t> positions) {
-    constexpr std::string_view kWhere = "kv_cache::remove";
-    check_sequence(kWhere, b);
-    check_head(kWhere, h);
-    check_positions(kWhere, b, h, positions);
+    check_positions("kv_cache::remove", b, h, positions);
     const index_t length = seqlens_[static_cast<std::size_t>(b * config_.kv_heads + h)];
     std::vector<index_t> kept;
     kept.reserve(static_cast<std::size_t>(length) - positions.size());
@@ -389,8 +384,11 @@ class kv_cache {
         }
   }
 
+  /// Checks b, h and positions (strictly ascending, each < length(b, h)) of keep and remove.
   void check_positions(std::string_view where, index_t b, index_t h,
                        std::span<const index_t> positions) const {
+    check_sequence(where, b);
+    check_head(where, h);
     const index_t length = seqlens_[static_cast<std::size_t>(b * config_.kv_heads + h)];
     for (std::size_t i = 0; i < positions.size(); ++i) {
       const auto element = [&] { return "positions[" + std::to_string(i) + "]"; };

@@ -2,12 +2,13 @@
 // kv_layout and kv_cache_config, the shape of a kv_cache, and the check that resolves its defaults.
 #pragma once
 
-#include <attnkit/core/error.hpp>
-#include <attnkit/core/tensor_view.hpp>
 #include <cstdint>
 #include <limits>
 #include <string>
 #include <string_view>
+
+#include <attnkit/core/error.hpp>
+#include <attnkit/core/tensor_view.hpp>
 
 namespace attnkit {
 

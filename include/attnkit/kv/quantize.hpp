@@ -3,10 +3,11 @@
 #pragma once
 
 #include <algorithm>
-#include <attnkit/core/tensor_view.hpp>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+
+#include <attnkit/core/tensor_view.hpp>
 
 namespace attnkit::detail {
 
