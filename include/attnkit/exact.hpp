@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The exact attention module: flash_attention (dense, varlen), merge_attention_states, options,
-// argument checks and the double-precision reference.
+// argument checks and the double-precision references (dense, varlen, KV cache).
 #pragma once
 
 #include <attnkit/exact/arguments.hpp>
@@ -8,3 +8,4 @@
 #include <attnkit/exact/merge_states.hpp>
 #include <attnkit/exact/options.hpp>
 #include <attnkit/exact/reference.hpp>
+#include <attnkit/exact/reference_kvcache.hpp>

@@ -15,6 +15,7 @@
 #include <attnkit/core/error.hpp>
 #include <attnkit/core/tensor_view.hpp>
 #include <attnkit/exact/options.hpp>
+#include <attnkit/exact/quantized_kv.hpp>
 
 namespace attnkit::detail {
 
@@ -280,6 +281,143 @@ void check_merge_states(std::string_view where, const tensor_view<const float, 5
     check_extent(where, "lse", lse, 1, Hq, "the query heads of partial_out");
     check_extent(where, "lse", lse, 2, Sq, "the query length of partial_out");
   }
+}
+
+/// The number of cached tokens of sequence b for kv head hk: cache_seqlens holds B lengths (one
+/// per sequence) or B x Hkv (row-major [B][Hkv], one per sequence and kv head).
+inline index_t cache_length(std::span<const std::int32_t> cache_seqlens, index_t B, index_t Hkv,
+                            index_t b, index_t hk) {
+  const bool per_head = static_cast<index_t>(cache_seqlens.size()) != B;
+  return cache_seqlens[static_cast<std::size_t>(per_head ? b * Hkv + hk : b)];
+}
+
+/// The checks of a KV-cache call on the element views of its caches (`k_name`, `v_name`: how
+/// messages name them). Contiguous: k [B, S_cache, Hkv, D], v [B, S_cache, Hkv, Dv]. Paged
+/// (block_table [B, max_blocks] given): k [num_blocks, block_size, Hkv, D], v alike. Every length
+/// in [0, capacity] (S_cache, or max_blocks x block_size), and the table entries of the blocks
+/// the lengths need in [0, num_blocks); the entries past those are never read, so not checked.
+/// The bias is [B, Hq, Sq, >= the longest length] (or broadcast), indexed by cache position.
+template <class TQ, class C, class TO, class L>
+attention_problem check_kvcache_views(std::string_view where, std::string_view k_name,
+                                      std::string_view v_name, const tensor_view<TQ, 4>& q,
+                                      const tensor_view<C, 4>& k, const tensor_view<C, 4>& v,
+                                      const tensor_view<TO, 4>& out,
+                                      std::span<const std::int32_t> cache_seqlens,
+                                      const attention_options& opt,
+                                      const tensor_view<const std::int32_t, 2>& block_table,
+                                      const tensor_view<L, 3>& lse) {
+  attention_problem p;
+  check_view(where, "q", q, true);
+  check_view(where, k_name, k, true);
+  check_view(where, v_name, v, true);
+  check_view(where, "out", out, true);
+  p.B = q.extent(0);
+  p.Sq = q.extent(1);
+  p.Hq = q.extent(2);
+  p.D = q.extent(3);
+  p.Hkv = k.extent(2);
+  p.Dv = v.extent(3);
+  const bool paged = is_given(block_table);
+  const std::string k_of = " of " + std::string(k_name);
+  if (!paged) check_extent(where, k_name, k, 0, p.B, "the batch of q");
+  check_extent(where, v_name, v, 0, k.extent(0), (paged ? "the blocks" : "the batch") + k_of);
+  check_extent(where, v_name, v, 1, k.extent(1), (paged ? "the block size" : "the capacity") + k_of);
+  check_extent(where, v_name, v, 2, p.Hkv, "the kv heads" + k_of);
+  check_extent(where, k_name, k, 3, p.D, "the head dim of q");
+  require(p.D >= 1, where, "q", "extent(3) >= 1 (the head dim)", p.D);
+  require(p.Dv >= 1, where, v_name, "extent(3) >= 1 (the head dim)", p.Dv);
+  require(p.Hkv >= 1, where, k_name, "extent(2) >= 1 (the kv heads)", p.Hkv);
+  require(p.Hq % p.Hkv == 0, where, "q",
+          "extent(2) a multiple of " + std::to_string(p.Hkv) + " (the kv heads" + k_of + ")", p.Hq);
+  for (std::size_t r = 0; r < 3; ++r) check_extent(where, "out", out, r, q.extent(r), "as q");
+  check_extent(where, "out", out, 3, p.Dv, "the head dim of " + std::string(v_name));
+
+  const index_t block = k.extent(1);
+  if (paged) {
+    check_view(where, "block_table", block_table, false);
+    check_extent(where, "block_table", block_table, 0, p.B, "the batch of q");
+    require(block >= 1, where, k_name, "extent(1) >= 1 (the block size of a paged cache)", block);
+  }
+  const index_t capacity = paged ? block_table.extent(1) * block : block;
+  const auto count = static_cast<index_t>(cache_seqlens.size());
+  require(count == p.B || count == p.B * p.Hkv, where, "cache_seqlens",
+          "size " + std::to_string(p.B) + " (one length per sequence) or " +
+              std::to_string(p.B * p.Hkv) + " (one per sequence and kv head)",
+          count);
+  for (index_t x = 0; x < count; ++x) {
+    const index_t len = cache_seqlens[static_cast<std::size_t>(x)];
+    require(len >= 0 && len <= capacity, where, "cache_seqlens",
+            "lengths in [0, " + std::to_string(capacity) + "] (the capacity of the cache); entry " +
+                std::to_string(x) + " in range",
+            len);
+    p.Sk = std::max(p.Sk, len);
+  }
+  if (paged) {
+    for (index_t b = 0; b < p.B; ++b) {
+      index_t longest = 0;
+      for (index_t hk = 0; hk < p.Hkv; ++hk)
+        longest = std::max(longest, cache_length(cache_seqlens, p.B, p.Hkv, b, hk));
+      for (index_t t = 0; t < (longest + block - 1) / block; ++t) {
+        const index_t entry = block_table(b, t);
+        require(entry >= 0 && entry < k.extent(0), where, "block_table",
+                "block indices in [0, " + std::to_string(k.extent(0)) + ") (the blocks" + k_of +
+                    ") for the blocks a length needs; entry (" + std::to_string(b) + ", " +
+                    std::to_string(t) + ") in range",
+                entry);
+      }
+    }
+  }
+
+  check_options(where, opt, p.Hq);
+  p.scale = resolve_scale(opt, p.D);
+  p.bias = check_bias(where, opt.bias, {p.B, p.Hq, p.Sq, p.Sk}, {false, false, false, true});
+  if (is_given(lse)) {
+    check_view(where, "lse", lse, false);
+    check_extent(where, "lse", lse, 0, p.B, "the batch of q");
+    check_extent(where, "lse", lse, 1, p.Hq, "the query heads of q");
+    check_extent(where, "lse", lse, 2, p.Sq, "the query length of q");
+  }
+  return p;
+}
+
+/// Checks a flash_attention_with_kvcache call over float, bf16 or fp16 caches (q [B, Sq, Hq, D],
+/// out [B, Sq, Hq, Dv], lse empty or [B, Hq, Sq]; the caches, lengths, block table and bias as
+/// check_kvcache_views says) and returns its sizes, with Sk the longest length.
+template <class TQ, class C, class TO, class L>
+attention_problem check_attention_kvcache(std::string_view where, const tensor_view<TQ, 4>& q,
+                                          const tensor_view<C, 4>& k_cache,
+                                          const tensor_view<C, 4>& v_cache,
+                                          const tensor_view<TO, 4>& out,
+                                          std::span<const std::int32_t> cache_seqlens,
+                                          const attention_options& opt,
+                                          const tensor_view<const std::int32_t, 2>& block_table,
+                                          const tensor_view<L, 3>& lse) {
+  return check_kvcache_views(where, "k_cache", "v_cache", q, k_cache, v_cache, out, cache_seqlens,
+                             opt, block_table, lse);
+}
+
+/// check_attention_kvcache over int8 caches: the values as a float cache's elements, and scales
+/// with the first three extents of the values (one scale per token and kv head).
+template <class TQ, class TO, class L>
+attention_problem check_attention_kvcache(std::string_view where, const tensor_view<TQ, 4>& q,
+                                          const quantized_kv& k_cache, const quantized_kv& v_cache,
+                                          const tensor_view<TO, 4>& out,
+                                          std::span<const std::int32_t> cache_seqlens,
+                                          const attention_options& opt,
+                                          const tensor_view<const std::int32_t, 2>& block_table,
+                                          const tensor_view<L, 3>& lse) {
+  const auto p = check_kvcache_views(where, "k_cache.values", "v_cache.values", q, k_cache.values,
+                                     v_cache.values, out, cache_seqlens, opt, block_table, lse);
+  const auto check_scales = [&](std::string_view name, const quantized_kv& cache,
+                                std::string_view values_name) {
+    check_view(where, name, cache.scales, false);
+    for (std::size_t r = 0; r < 3; ++r)
+      check_extent(where, name, cache.scales, r, cache.values.extent(r),
+                   "extent(" + std::to_string(r) + ") of " + std::string(values_name));
+  };
+  check_scales("k_cache.scales", k_cache, "k_cache.values");
+  check_scales("v_cache.scales", v_cache, "v_cache.values");
+  return p;
 }
 
 }  // namespace attnkit::detail
