@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+// flash_attention_with_kvcache: attention of new queries over a contiguous or paged KV cache of
+// float, bf16, fp16 or int8 elements (decoding, speculative decoding).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <type_traits>
+
+#include <attnkit/core/bf16.hpp>
+#include <attnkit/core/fp16.hpp>
+#include <attnkit/core/tensor_view.hpp>
+#include <attnkit/exact/arguments.hpp>
+#include <attnkit/exact/cache_rows.hpp>
+#include <attnkit/exact/decode_forward.hpp>
+#include <attnkit/exact/flash.hpp>
+#include <attnkit/exact/options.hpp>
+#include <attnkit/exact/quantized_kv.hpp>
+#include <attnkit/simd/arch.hpp>
+
+namespace attnkit {
+
+/// Attention of q [B, Sq, Hq, D] over the first cache_seqlens tokens of a KV cache: out
+/// [B, Sq, Hq, Dv] and, when given, lse [B, Hq, Sq], with every option of attention_options
+/// (DESIGN 1.3; the queries are aligned to the cache length, Sk = the length).
+/// - Contiguous cache: k_cache [B, S_cache, Hkv, D], v_cache [B, S_cache, Hkv, Dv].
+/// - Paged cache (block_table [B, max_blocks] given): k_cache [num_blocks, block_size, Hkv, D];
+///   token s of sequence b is row s % block_size of block block_table(b, s / block_size).
+/// - cache_seqlens: B lengths, or B x Hkv (row-major) when kv heads hold different numbers of
+///   tokens (eviction per head); 0 gives out = 0 and lse = -inf (or the sink).
+/// Cache elements: float, bf16, fp16 (this overload), int8 with scales (the quantized_kv one).
+/// Memory past each length and pages no length needs are never read.
+/// Each K and V row is read once for all the query heads of its group; when the (sequence,
+/// kv head) pairs are fewer than the threads can share, the keys are split across threads and
+/// the partial results merged through the lse (flash-decoding). Checked, throwing
+/// attnkit::error before anything is written.
+template <class Arch = default_arch, attention_element T, attention_element C>
+void flash_attention_with_kvcache(tensor_view<const std::type_identity_t<T>, 4> q,
+                                  tensor_view<const C, 4> k_cache, tensor_view<const C, 4> v_cache,
+                                  tensor_view<T, 4> out, std::span<const std::int32_t> cache_seqlens,
+                                  const attention_options& opt = {},
+                                  tensor_view<const std::int32_t, 2> block_table = {},
+                                  tensor_view<float, 3> lse = {}) {
+  const auto p = detail::check_attention_kvcache("flash_attention_with_kvcache", q, k_cache,
+                                                 v_cache, out, cache_seqlens, opt, block_table, lse);
+  const detail::cache_rows<C> cache{k_cache, v_cache, {}, {}, block_table};
+  detail::decode_forward<Arch, T, C>(p, opt, cache_seqlens, cache).run(q, out, lse);
+}
+
+/// flash_attention_with_kvcache over int8 caches with one scale per token and head.
+template <class Arch = default_arch, attention_element T>
+void flash_attention_with_kvcache(tensor_view<const std::type_identity_t<T>, 4> q,
+                                  const quantized_kv& k_cache, const quantized_kv& v_cache,
+                                  tensor_view<T, 4> out, std::span<const std::int32_t> cache_seqlens,
+                                  const attention_options& opt = {},
+                                  tensor_view<const std::int32_t, 2> block_table = {},
+                                  tensor_view<float, 3> lse = {}) {
+  const auto p = detail::check_attention_kvcache("flash_attention_with_kvcache", q, k_cache,
+                                                 v_cache, out, cache_seqlens, opt, block_table, lse);
+  const detail::cache_rows<std::int8_t> cache{k_cache.values, v_cache.values, k_cache.scales,
+                                              v_cache.scales, block_table};
+  detail::decode_forward<Arch, T, std::int8_t>(p, opt, cache_seqlens, cache).run(q, out, lse);
+}
+
+}  // namespace attnkit
