@@ -221,12 +221,15 @@ std::vector<kv_problem<float>> problems(bool per_head) {
 }
 
 TEST(ReferenceKvcache, ContiguousEqualsAttentionOnEachPrefix) {
-  for (const auto& p : problems(false))
-    for (const auto& [label, options] : option_sets(p)) {
-      SCOPED_TRACE("Sq " + std::to_string(p.Sq) + ", " + label);
-      const auto opt = options.options();
-      expect_same(contiguous(p, opt), prefix_oracle(p, opt));
-    }
+  // With lengths per kv head, each head's queries align to its own length (o = len - Sq).
+  for (bool per_head : {false, true})
+    for (const auto& p : problems(per_head))
+      for (const auto& [label, options] : option_sets(p)) {
+        SCOPED_TRACE(std::string(per_head ? "per-head" : "per-sequence") + " lengths, Sq " +
+                     std::to_string(p.Sq) + ", " + label);
+        const auto opt = options.options();
+        expect_same(contiguous(p, opt), prefix_oracle(p, opt));
+      }
 }
 
 TEST(ReferenceKvcache, ContiguousEqualsAttentionOverTheWholeBatchEntry) {
@@ -258,15 +261,6 @@ TEST(ReferenceKvcache, ContiguousEqualsAttentionOverTheWholeBatchEntry) {
       });
     }
   }
-}
-
-TEST(ReferenceKvcache, PerHeadLengthsAlignEachHeadToItsOwnLength) {
-  for (const auto& p : problems(true))
-    for (const auto& [label, options] : option_sets(p)) {
-      SCOPED_TRACE("Sq " + std::to_string(p.Sq) + ", " + label);
-      const auto opt = options.options();
-      expect_same(contiguous(p, opt), prefix_oracle(p, opt));
-    }
 }
 
 TEST(ReferenceKvcache, EmptyRowsAreZeroWithMinusInfinityLse) {

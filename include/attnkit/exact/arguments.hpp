@@ -112,6 +112,33 @@ inline tensor_view<const float, 4> check_bias(std::string_view where,
   return tensor_view<const float, 4>(bias.data(), shape, strides);
 }
 
+/// The checks every q, k, v, out of rank R share (heads and head dims innermost): v has the kv
+/// heads of k, k the head dim of q, head dims and kv heads >= 1, Hq a multiple of Hkv, out the
+/// extents of q but for v's head dim. Fills the head counts and head dims of `p`. `k_name` and
+/// `v_name` are how messages name k and v.
+template <std::size_t R, class TQ, class TK, class TV, class TO>
+void check_heads(std::string_view where, attention_problem& p, const tensor_view<TQ, R>& q,
+                 std::string_view k_name, const tensor_view<TK, R>& k, std::string_view v_name,
+                 const tensor_view<TV, R>& v, const tensor_view<TO, R>& out) {
+  constexpr std::size_t h = R - 2, d = R - 1;
+  const std::string of_k = " of " + std::string(k_name);
+  p.Hq = q.extent(h);
+  p.Hkv = k.extent(h);
+  p.D = q.extent(d);
+  p.Dv = v.extent(d);
+  check_extent(where, v_name, v, h, p.Hkv, "the kv heads" + of_k);
+  check_extent(where, k_name, k, d, p.D, "the head dim of q");
+  require(p.D >= 1, where, "q", "extent(" + std::to_string(d) + ") >= 1 (the head dim)", p.D);
+  require(p.Dv >= 1, where, v_name, "extent(" + std::to_string(d) + ") >= 1 (the head dim)", p.Dv);
+  require(p.Hkv >= 1, where, k_name, "extent(" + std::to_string(h) + ") >= 1 (the kv heads)", p.Hkv);
+  require(p.Hq % p.Hkv == 0, where, "q",
+          "extent(" + std::to_string(h) + ") a multiple of " + std::to_string(p.Hkv) +
+              " (the kv heads" + of_k + ")",
+          p.Hq);
+  for (std::size_t r = 0; r + 1 < R; ++r) check_extent(where, "out", out, r, q.extent(r), "as q");
+  check_extent(where, "out", out, d, p.Dv, "the head dim of " + std::string(v_name));
+}
+
 /// Checks q, k, v, out of rank R (4: [B, S, H, D]; 3: varlen [total, H, D]) against each other
 /// and fills the head counts and head dims of `p`.
 template <std::size_t R, class TQ, class TK, class TV, class TO>
@@ -122,27 +149,25 @@ void check_qkvo(std::string_view where, attention_problem& p, const tensor_view<
   check_view(where, "k", k, true);
   check_view(where, "v", v, true);
   check_view(where, "out", out, true);
-  constexpr std::size_t s = R - 3, h = R - 2, d = R - 1;
-  p.Hq = q.extent(h);
-  p.Hkv = k.extent(h);
-  p.D = q.extent(d);
-  p.Dv = v.extent(d);
   if constexpr (R == 4) {
     check_extent(where, "k", k, 0, q.extent(0), "the batch of q");
     check_extent(where, "v", v, 0, q.extent(0), "the batch of q");
   }
-  check_extent(where, "v", v, s, k.extent(s), "the key length of k");
-  check_extent(where, "v", v, h, p.Hkv, "the kv heads of k");
-  check_extent(where, "k", k, d, p.D, "the head dim of q");
-  require(p.D >= 1, where, "q", "extent(" + std::to_string(d) + ") >= 1 (the head dim)", p.D);
-  require(p.Dv >= 1, where, "v", "extent(" + std::to_string(d) + ") >= 1 (the head dim)", p.Dv);
-  require(p.Hkv >= 1, where, "k", "extent(" + std::to_string(h) + ") >= 1 (the kv heads)", p.Hkv);
-  require(p.Hq % p.Hkv == 0, where, "q",
-          "extent(" + std::to_string(h) + ") a multiple of " + std::to_string(p.Hkv) +
-              " (the kv heads of k)",
-          p.Hq);
-  for (std::size_t r = 0; r + 1 < R; ++r) check_extent(where, "out", out, r, q.extent(r), "as q");
-  check_extent(where, "out", out, d, p.Dv, "the head dim of v");
+  check_extent(where, "v", v, R - 3, k.extent(R - 3), "the key length of k");
+  check_heads(where, p, q, "k", k, "v", v, out);
+}
+
+/// Checks an optional lse [B, Hq, Sq] (any strides; none 0 where the extent exceeds 1); `of`
+/// names the argument the sizes come from.
+template <class L>
+void check_lse(std::string_view where, const tensor_view<L, 3>& lse, index_t B, index_t Hq,
+               index_t Sq, std::string_view of) {
+  if (!is_given(lse)) return;
+  const std::string from = " of " + std::string(of);
+  check_view(where, "lse", lse, false);
+  check_extent(where, "lse", lse, 0, B, "the batch" + from);
+  check_extent(where, "lse", lse, 1, Hq, "the query heads" + from);
+  check_extent(where, "lse", lse, 2, Sq, "the query length" + from);
 }
 
 inline float resolve_scale(const attention_options& opt, index_t D) {
@@ -164,12 +189,7 @@ attention_problem check_attention(std::string_view where, const tensor_view<TQ, 
   check_options(where, opt, p.Hq);
   p.scale = resolve_scale(opt, p.D);
   p.bias = check_bias(where, opt.bias, {p.B, p.Hq, p.Sq, p.Sk}, {false, false, false, false});
-  if (is_given(lse)) {
-    check_view(where, "lse", lse, false);
-    check_extent(where, "lse", lse, 0, p.B, "the batch of q");
-    check_extent(where, "lse", lse, 1, p.Hq, "the query heads of q");
-    check_extent(where, "lse", lse, 2, p.Sq, "the query length of q");
-  }
+  check_lse(where, lse, p.B, p.Hq, p.Sq, "q");
   return p;
 }
 
@@ -275,12 +295,7 @@ void check_merge_states(std::string_view where, const tensor_view<const float, 5
   check_extent(where, "out", out, 1, Sq, "the query length of partial_out");
   check_extent(where, "out", out, 2, Hq, "the query heads of partial_out");
   check_extent(where, "out", out, 3, Dv, "the head dim of partial_out");
-  if (is_given(lse)) {
-    check_view(where, "lse", lse, false);
-    check_extent(where, "lse", lse, 0, B, "the batch of partial_out");
-    check_extent(where, "lse", lse, 1, Hq, "the query heads of partial_out");
-    check_extent(where, "lse", lse, 2, Sq, "the query length of partial_out");
-  }
+  check_lse(where, lse, B, Hq, Sq, "partial_out");
 }
 
 /// The number of cached tokens of sequence b for kv head hk: cache_seqlens holds B lengths (one
@@ -313,24 +328,12 @@ attention_problem check_kvcache_views(std::string_view where, std::string_view k
   check_view(where, "out", out, true);
   p.B = q.extent(0);
   p.Sq = q.extent(1);
-  p.Hq = q.extent(2);
-  p.D = q.extent(3);
-  p.Hkv = k.extent(2);
-  p.Dv = v.extent(3);
   const bool paged = is_given(block_table);
   const std::string k_of = " of " + std::string(k_name);
   if (!paged) check_extent(where, k_name, k, 0, p.B, "the batch of q");
   check_extent(where, v_name, v, 0, k.extent(0), (paged ? "the blocks" : "the batch") + k_of);
   check_extent(where, v_name, v, 1, k.extent(1), (paged ? "the block size" : "the capacity") + k_of);
-  check_extent(where, v_name, v, 2, p.Hkv, "the kv heads" + k_of);
-  check_extent(where, k_name, k, 3, p.D, "the head dim of q");
-  require(p.D >= 1, where, "q", "extent(3) >= 1 (the head dim)", p.D);
-  require(p.Dv >= 1, where, v_name, "extent(3) >= 1 (the head dim)", p.Dv);
-  require(p.Hkv >= 1, where, k_name, "extent(2) >= 1 (the kv heads)", p.Hkv);
-  require(p.Hq % p.Hkv == 0, where, "q",
-          "extent(2) a multiple of " + std::to_string(p.Hkv) + " (the kv heads" + k_of + ")", p.Hq);
-  for (std::size_t r = 0; r < 3; ++r) check_extent(where, "out", out, r, q.extent(r), "as q");
-  check_extent(where, "out", out, 3, p.Dv, "the head dim of " + std::string(v_name));
+  check_heads(where, p, q, k_name, k, v_name, v, out);
 
   const index_t block = k.extent(1);
   if (paged) {
@@ -371,12 +374,7 @@ attention_problem check_kvcache_views(std::string_view where, std::string_view k
   check_options(where, opt, p.Hq);
   p.scale = resolve_scale(opt, p.D);
   p.bias = check_bias(where, opt.bias, {p.B, p.Hq, p.Sq, p.Sk}, {false, false, false, true});
-  if (is_given(lse)) {
-    check_view(where, "lse", lse, false);
-    check_extent(where, "lse", lse, 0, p.B, "the batch of q");
-    check_extent(where, "lse", lse, 1, p.Hq, "the query heads of q");
-    check_extent(where, "lse", lse, 2, p.Sq, "the query length of q");
-  }
+  check_lse(where, lse, p.B, p.Hq, p.Sq, "q");
   return p;
 }
 

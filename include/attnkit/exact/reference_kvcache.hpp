@@ -32,6 +32,14 @@ struct cache_view {
   }
 };
 
+template <class C>
+cache_view<C> as_cache_view(const tensor_view<const C, 4>& cache) {
+  return {cache, {}};
+}
+inline cache_view<std::int8_t> as_cache_view(const quantized_kv& cache) {
+  return {cache.values, cache.scales};
+}
+
 /// The first `len` tokens of kv head hk of sequence b, as dense rows [len, dim] of double: from
 /// batch entry b of a contiguous cache, or through block_table(b, s / block_size) of a paged one.
 /// Reads nothing past the length.
@@ -96,6 +104,19 @@ void forward_kvcache(const attention_problem& p, const attention_options& opt,
   });
 }
 
+/// Checks a call (Cache: a view of float, bf16, fp16 or double, or quantized_kv) and runs it.
+template <class T, class Cache, class L>
+void attention_with_kvcache(tensor_view<const T, 4> q, const Cache& k_cache, const Cache& v_cache,
+                            tensor_view<T, 4> out, std::span<const std::int32_t> cache_seqlens,
+                            const attention_options& opt,
+                            tensor_view<const std::int32_t, 2> block_table, tensor_view<L, 3> lse) {
+  const auto p = attnkit::detail::check_attention_kvcache("reference::attention_with_kvcache", q,
+                                                          k_cache, v_cache, out, cache_seqlens,
+                                                          opt, block_table, lse);
+  forward_kvcache(p, opt, q, as_cache_view(k_cache), as_cache_view(v_cache), out, cache_seqlens,
+                  block_table, lse);
+}
+
 }  // namespace detail
 
 /// Attention of q [B, Sq, Hq, D] over the first cache_seqlens tokens of a KV cache, as DESIGN 1.3
@@ -125,11 +146,7 @@ void attention_with_kvcache(tensor_view<const std::type_identity_t<T>, 4> q,
                             const attention_options& opt = {},
                             tensor_view<const std::int32_t, 2> block_table = {},
                             tensor_view<L, 3> lse = {}) {
-  const auto p = attnkit::detail::check_attention_kvcache("reference::attention_with_kvcache", q,
-                                                          k_cache, v_cache, out, cache_seqlens,
-                                                          opt, block_table, lse);
-  detail::forward_kvcache<T, C, L>(p, opt, q, {k_cache, {}}, {v_cache, {}}, out, cache_seqlens,
-                                   block_table, lse);
+  detail::attention_with_kvcache<T>(q, k_cache, v_cache, out, cache_seqlens, opt, block_table, lse);
 }
 
 /// attention_with_kvcache over int8 caches: element (x, s, h, d) stands for
@@ -141,12 +158,7 @@ void attention_with_kvcache(tensor_view<const std::type_identity_t<T>, 4> q,
                             const attention_options& opt = {},
                             tensor_view<const std::int32_t, 2> block_table = {},
                             tensor_view<L, 3> lse = {}) {
-  const auto p = attnkit::detail::check_attention_kvcache("reference::attention_with_kvcache", q,
-                                                          k_cache, v_cache, out, cache_seqlens,
-                                                          opt, block_table, lse);
-  detail::forward_kvcache<T, std::int8_t, L>(p, opt, q, {k_cache.values, k_cache.scales},
-                                             {v_cache.values, v_cache.scales}, out, cache_seqlens,
-                                             block_table, lse);
+  detail::attention_with_kvcache<T>(q, k_cache, v_cache, out, cache_seqlens, opt, block_table, lse);
 }
 
 }  // namespace attnkit::reference
