@@ -24,8 +24,15 @@ static_assert(default_arch::supported(),
 
 namespace simd {
 
-/// The architectures this translation unit can instantiate kernels for (best first).
+/// The architectures this translation unit can instantiate kernels for (best first): what the
+/// tests and the fuzzer run every kernel on. With ATTNKIT_FEW_ARCHS defined, only the best and
+/// the narrowest (sse2, 4 lanes), which still cover both tail widths at a fraction of the build
+/// time (the sanitizer builds define it).
+#ifdef ATTNKIT_FEW_ARCHS
+using compiled_archs = xsimd::arch_list<xsimd::default_arch, xsimd::sse2>;
+#else
 using compiled_archs = xsimd::supported_architectures;
+#endif
 
 /// fp32 lanes per register of Arch.
 template <class Arch>

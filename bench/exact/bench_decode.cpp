@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: Apache-2.0
+// flash_attention_with_kvcache: one new token over a long cache, Llama-style GQA (32 query heads,
+// 8 kv heads, D = 128), for every cache element type. Decoding is memory-bound, so each rate is
+// GB/s of cache read against the DRAM read bandwidth measured in the same run; int8 is also
+// compared with fp16 (the halved traffic should show as a speed-up).
+#include <attnkit/exact/kvcache.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "support/registry.hpp"
+
+namespace attnkit::bench {
+namespace {
+
+constexpr index_t kHq = 32, kHkv = 8, kD = 128;
+
+template <class C>
+const char* cache_name() {
+  if constexpr (std::is_same_v<C, float>) return "f32";
+  else if constexpr (std::is_same_v<C, bf16>) return "bf16";
+  else if constexpr (std::is_same_v<C, fp16>) return "fp16";
+  else return "int8";
+}
+
+/// A contiguous cache [1, ctx, Hkv, D] of random values (int8: with per-token scales), q and out.
+template <class C>
+struct decode_tensors {
+  index_t ctx;
+  std::vector<C> k, v;
+  std::vector<float> k_scale, v_scale, q, out;
+  std::vector<std::int32_t> lens;
+
+  explicit decode_tensors(index_t context)
+      : ctx(context), k(std::size_t(ctx * kHkv * kD)), v(k.size()),
+        k_scale(std::size_t(ctx * kHkv), 1.0f / 127.0f), v_scale(k_scale), q(std::size_t(kHq * kD)),
+        out(q.size()), lens{static_cast<std::int32_t>(ctx)} {
+    std::minstd_rand rng(7);
+    auto uniform = [&] { return float(rng()) * (2.0f / float(std::minstd_rand::max())) - 1.0f; };
+    for (auto& x : q) x = uniform();
+    for (std::size_t i = 0; i < k.size(); ++i) {
+      if constexpr (std::is_same_v<C, std::int8_t>) {
+        k[i] = static_cast<std::int8_t>(std::lround(127.0f * uniform()));
+        v[i] = static_cast<std::int8_t>(std::lround(127.0f * uniform()));
+      } else {
+        k[i] = C(uniform());
+        v[i] = C(uniform());
+      }
+    }
+  }
+
+  /// Bytes of cache one call reads: K and V rows (and the int8 scales).
+  double bytes() const {
+    double row = 2.0 * double(kD) * double(sizeof(C));
+    if constexpr (std::is_same_v<C, std::int8_t>) row += 2.0 * sizeof(float);
+    return row * double(ctx * kHkv);
+  }
+
+  void run(const attention_options& opt) {
+    const tensor_view<const float, 4> qv(q.data(), {1, 1, kHq, kD});
+    const tensor_view<float, 4> ov(out.data(), {1, 1, kHq, kD});
+    const tensor_view<const C, 4> kv(k.data(), {1, ctx, kHkv, kD}), vv(v.data(), {1, ctx, kHkv, kD});
+    if constexpr (std::is_same_v<C, std::int8_t>) {
+      const quantized_kv kq{kv, {k_scale.data(), {1, ctx, kHkv}}};
+      const quantized_kv vq{vv, {v_scale.data(), {1, ctx, kHkv}}};
+      flash_attention_with_kvcache(qv, kq, vq, ov, lens, opt);
+    } else {
+      flash_attention_with_kvcache<default_arch, float, C>(qv, kv, vv, ov, lens, opt);
+    }
+  }
+};
+
+template <class C>
+void register_cache(index_t ctx, int threads) {
+  const decode_tensors<C> probe(1);
+  benchmark_spec spec{.family = "decode",
+                      .variant = cache_name<C>(),
+                      .shape = "B1 H32:8 ctx" + std::to_string(ctx) + " D128",
+                      .threads = threads,
+                      .bytes = probe.bytes() * double(ctx),
+                      .limit = limit_kind::memory,
+                      .baseline = std::is_same_v<C, std::int8_t> ? "fp16" : ""};
+  register_benchmark(spec, [ctx](benchmark::State& state) {
+    // Built once per type and length (Google Benchmark calls a body several times, and a 32K
+    // cache takes a moment to fill), shared by the thread counts.
+    static std::map<index_t, std::unique_ptr<decode_tensors<C>>> caches;
+    auto& tensors = caches[ctx];
+    if (!tensors) tensors = std::make_unique<decode_tensors<C>>(ctx);
+    attention_options opt;
+    opt.causal = true;
+    for (auto _ : state) tensors->run(opt);
+  });
+}
+
+void register_decode(const suite_settings&) {
+  for (index_t ctx : {4096, 32768})
+    for (int threads : {1, 2}) {
+      register_cache<float>(ctx, threads);
+      register_cache<bf16>(ctx, threads);
+      register_cache<fp16>(ctx, threads);
+      register_cache<std::int8_t>(ctx, threads);
+    }
+}
+
+const bool kAdded = add_suite(register_decode);
+
+}  // namespace
+}  // namespace attnkit::bench
