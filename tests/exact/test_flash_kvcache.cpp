@@ -229,5 +229,52 @@ TEST(FlashKvcache, NonFiniteValueReachesOnlyTheQueriesThatSeeIt) {
   });
 }
 
+TEST(FlashKvcache, WritesEveryOutputAndNothingElse) {
+  // out with 3 NaN canaries after every row (BHSD order), lse pre-filled with NaN: every valid
+  // element is written (finite), no canary changes.
+  const dims n{.B = 2, .Sq = 3, .Hq = 4, .Hkv = 2, .D = 17, .Dv = 9};
+  const auto p = random_cache(n, 60, {60, 0, 31, 7}, 14);
+  attention_options opt;
+  opt.causal = true;
+  simd::compiled_archs::for_each([&](auto arch) {
+    using Arch = decltype(arch);
+    if (!simd::cpu_supports<Arch>()) return;
+    tensor<float, 4> out({n.B, n.Sq, n.Hq, n.Dv}, storage_order(layout::bhsd), 3, kGarbage);
+    tensor<float, 3> lse({n.B, n.Hq, n.Sq}, kGarbage);
+    flash_attention_with_kvcache<Arch, float, float>(p.q.cview(), p.k.cview(), p.v.cview(),
+                                                     out.view(), p.lens, opt, {}, lse.view());
+    for_each_index(out.extents(), [&](const auto& i) {
+      ASSERT_TRUE(std::isfinite(out(i[0], i[1], i[2], i[3]))) << Arch::name();
+    });
+    for_each_index(lse.extents(), [&](const auto& i) {
+      // Length 0 (sequence 0, kv head 1: query heads 2 and 3) gives -inf, the rest is finite.
+      if (i[0] == 0 && i[1] >= 2) {
+        ASSERT_EQ(lse(i[0], i[1], i[2]), -INFINITY) << Arch::name();
+      } else {
+        ASSERT_TRUE(std::isfinite(lse(i[0], i[1], i[2]))) << Arch::name();
+      }
+    });
+    std::size_t canaries = 0;
+    for (float x : out.storage()) canaries += std::isnan(x);
+    EXPECT_EQ(canaries, out.storage().size() - std::size_t(n.B * n.Sq * n.Hq * n.Dv)) << Arch::name();
+  });
+}
+
+TEST(FlashKvcache, SameThreadCountGivesTheSameBits) {
+  const dims n{.B = 1, .Sq = 2, .Hq = 4, .Hkv = 2, .D = 32, .Dv = 32};
+  const auto p = random_cache(n, 4000, {3999}, 15);
+  const int saved = get_num_threads();
+  set_num_threads(2);
+  tensor<float, 4> first({n.B, n.Sq, n.Hq, n.Dv}), second({n.B, n.Sq, n.Hq, n.Dv});
+  flash_attention_with_kvcache<default_arch, float, float>(p.q.cview(), p.k.cview(), p.v.cview(),
+                                                           first.view(), p.lens);
+  flash_attention_with_kvcache<default_arch, float, float>(p.q.cview(), p.k.cview(), p.v.cview(),
+                                                           second.view(), p.lens);
+  set_num_threads(saved);
+  for_each_index(first.extents(), [&](const auto& i) {
+    ASSERT_EQ(first(i[0], i[1], i[2], i[3]), second(i[0], i[1], i[2], i[3]));
+  });
+}
+
 }  // namespace
 }  // namespace attnkit::test

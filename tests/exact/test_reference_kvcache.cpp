@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // reference::attention_with_kvcache against reference::attention on each valid prefix: contiguous,
 // paged with shuffled tables, per-head lengths, int8 and 16-bit caches, NaN past every length,
-// and the bad-input table of its argument checks.
+// and the bad-input table of its argument checks, which flash_attention_with_kvcache shares.
+#include <attnkit/exact/kvcache.hpp>
 #include <attnkit/exact/reference_kvcache.hpp>
 
 #include <algorithm>
@@ -462,9 +463,12 @@ using namespace test::argument_cases;
 /// caches [2, 5, 2, D | Dv]. Paged: 4 blocks of 2 tokens, table {0, 1, 2; 3, -1, -1} (the -1
 /// entries lie past what length 2 needs: never read, so valid). Int8: the same views over int8
 /// storage (k and v give their extents and strides) with scales [.., .., 2].
-template <bool kPaged, bool kInt8>
+/// kKernel: call flash_attention_with_kvcache instead of the reference (the same table holds).
+template <bool kPaged, bool kInt8, bool kKernel = false>
 struct kvcache_args {
-  static constexpr const char* kWhere = "reference::attention_with_kvcache";
+  static constexpr bool kIsPaged = kPaged;
+  static constexpr const char* kWhere =
+      kKernel ? "flash_attention_with_kvcache" : "reference::attention_with_kvcache";
   buffer qb{kInput}, kb{kInput}, vb{kInput}, ob{test::argument_cases::kSentinel},
       lb{test::argument_cases::kSentinel}, ksb{kInput}, vsb{kInput};
   basic_buffer<std::int8_t> k8b{1.0f}, v8b{1.0f};
@@ -487,9 +491,13 @@ struct kvcache_args {
         return tensor_view<const std::int8_t, 4>(x.data() ? b.data.data() : nullptr, x.extents(),
                                                  x.strides());
       };
-      reference::attention_with_kvcache<float>(q, quantized_kv{values(k8b, k), k_scales},
-                                               quantized_kv{values(v8b, v), v_scales}, out, lens,
-                                               os.opt, table, lse);
+      const quantized_kv kq{values(k8b, k), k_scales}, vq{values(v8b, v), v_scales};
+      if constexpr (kKernel)
+        flash_attention_with_kvcache(q, kq, vq, out, lens, os.opt, table, lse);
+      else
+        reference::attention_with_kvcache<float>(q, kq, vq, out, lens, os.opt, table, lse);
+    } else if constexpr (kKernel) {
+      flash_attention_with_kvcache(q, k, v, out, lens, os.opt, table, lse);
     } else {
       reference::attention_with_kvcache<float>(q, k, v, out, lens, os.opt, table, lse);
     }
@@ -568,7 +576,7 @@ std::vector<bad_case<A>> common_cases() {
        [](A& a) { a.os.opt.bias = tensor_view<const float, 4>(nullptr, {2, 4, 3, 5}); }},
   };
   for (auto& c : option_cases<A>()) cases.push_back(std::move(c));
-  if constexpr (std::is_same_v<A, kvcache_args<false, false>> || std::is_same_v<A, kvcache_args<false, true>>) {
+  if constexpr (!A::kIsPaged) {
     cases.push_back({"k_cache batch 1", "k_cache", [](A& a) { a.k = in<4>(a.kb, {1, 5, 2, 3}); }});
     cases.push_back({"k_cache and v_cache batch 3", "k_cache",
                      [](A& a) {
@@ -636,10 +644,25 @@ TEST(ReferenceKvcacheArguments, PagedInt8RejectsEachInvalidArgument) {
   run_table(int8_cases<kvcache_args<true, true>>());
 }
 
+TEST(FlashKvcacheArguments, ContiguousRejectsEachInvalidArgument) {
+  run_table(common_cases<kvcache_args<false, false, true>>());
+}
+TEST(FlashKvcacheArguments, PagedRejectsEachInvalidArgument) {
+  run_table(common_cases<kvcache_args<true, false, true>>());
+}
+TEST(FlashKvcacheArguments, Int8RejectsEachInvalidArgument) {
+  run_table(int8_cases<kvcache_args<false, true, true>>());
+}
+TEST(FlashKvcacheArguments, PagedInt8RejectsEachInvalidArgument) {
+  run_table(int8_cases<kvcache_args<true, true, true>>());
+}
+
 template <class A>
 class ReferenceKvcacheValidCalls : public ::testing::Test {};
 using layouts = ::testing::Types<kvcache_args<false, false>, kvcache_args<true, false>,
-                                 kvcache_args<false, true>, kvcache_args<true, true>>;
+                                 kvcache_args<false, true>, kvcache_args<true, true>,
+                                 kvcache_args<false, false, true>, kvcache_args<true, false, true>,
+                                 kvcache_args<false, true, true>, kvcache_args<true, true, true>>;
 TYPED_TEST_SUITE(ReferenceKvcacheValidCalls, layouts);
 
 TYPED_TEST(ReferenceKvcacheValidCalls, AcceptsValidEdgeCalls) {
