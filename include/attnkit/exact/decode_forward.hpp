@@ -162,13 +162,15 @@ class decode_forward {
       seqs_.push_back(sp);
       total += sp.last - sp.first;
     }
+    // One thread: no splits. Otherwise ranges of about total / (2 threads) keys, at least
+    // kMinSplit, on the kBlockK grid.
     const index_t threads = get_num_threads();
-    const index_t chunk = threads == 1 ? std::numeric_limits<index_t>::max()
-                                       : round_up(std::max(kMinSplit, (total + 2 * threads - 1) / (2 * threads)), kBlockK);
+    const index_t chunk =
+        round_up(std::max(kMinSplit, (total + 2 * threads - 1) / (2 * threads)), kBlockK);
     for (index_t b = 0; b < p_.B; ++b) {
       seq_plan& sp = seqs_[std::size_t(b)];
       const index_t n = sp.last - sp.first;
-      sp.splits = std::max<index_t>(1, (n + chunk - 1) / chunk);
+      sp.splits = threads == 1 ? 1 : std::max<index_t>(1, (n + chunk - 1) / chunk);
       const index_t per = std::max<index_t>(round_up((n + sp.splits - 1) / sp.splits, kBlockK), 1);
       sp.splits = std::max<index_t>(1, (n + per - 1) / per);
       for (index_t s = 0; s < sp.splits; ++s)
