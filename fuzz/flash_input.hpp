@@ -185,27 +185,31 @@ inline float decode_softcap(std::uint8_t h) {
 /// 96-key blocks at small head dims.
 inline constexpr index_t kMaxWork = index_t(1) << 19;
 
-/// The faults planted for each entry point.
-inline constexpr fault kDenseFaults[] = {
+/// The faults planted for each entry point: the shared ones, then each entry point's own.
+inline constexpr fault kSharedFaults[] = {
     fault::window_left_below_minus_one, fault::window_right_below_minus_one, fault::alibi_count,
     fault::sinks_count, fault::sink_nan, fault::sink_positive_infinity, fault::alibi_not_finite,
     fault::scale_nan, fault::scale_infinite, fault::softcap_negative, fault::softcap_infinite,
     fault::bias_heads, fault::bias_null, fault::kv_heads_not_a_divisor, fault::v_heads,
     fault::v_length, fault::k_head_dim, fault::out_head_dim, fault::out_heads,
     fault::q_inner_stride, fault::out_inner_stride, fault::out_broadcast, fault::lse_extent,
-    fault::q_null, fault::head_dim_zero, fault::value_dim_zero, fault::head_dim_too_large,
-    fault::k_batch, fault::v_batch, fault::out_batch, fault::no_kv_heads,
-    fault::bias_key_length};
-inline constexpr fault kVarlenFaults[] = {
-    fault::window_left_below_minus_one, fault::window_right_below_minus_one, fault::alibi_count,
-    fault::sinks_count, fault::sink_nan, fault::sink_positive_infinity, fault::alibi_not_finite,
-    fault::scale_nan, fault::scale_infinite, fault::softcap_negative, fault::softcap_infinite,
-    fault::bias_heads, fault::bias_null, fault::kv_heads_not_a_divisor, fault::v_heads,
-    fault::v_length, fault::k_head_dim, fault::out_head_dim, fault::out_heads,
-    fault::q_inner_stride, fault::out_inner_stride, fault::out_broadcast, fault::lse_extent,
-    fault::q_null, fault::head_dim_zero, fault::value_dim_zero, fault::head_dim_too_large,
-    fault::cu_q_start, fault::cu_k_past_end, fault::cu_count, fault::cu_q_empty,
-    fault::cu_q_decreasing};
+    fault::q_null, fault::head_dim_zero, fault::value_dim_zero, fault::head_dim_too_large};
+
+template <std::size_t N>
+constexpr std::array<fault, std::size(kSharedFaults) + N> with_shared_faults(const fault (&own)[N]) {
+  std::array<fault, std::size(kSharedFaults) + N> all{};
+  std::size_t i = 0;
+  for (fault f : kSharedFaults) all[i++] = f;
+  for (fault f : own) all[i++] = f;
+  return all;
+}
+
+inline constexpr auto kDenseFaults = with_shared_faults({fault::k_batch, fault::v_batch,
+                                                         fault::out_batch, fault::no_kv_heads,
+                                                         fault::bias_key_length});
+inline constexpr auto kVarlenFaults =
+    with_shared_faults({fault::cu_q_start, fault::cu_k_past_end, fault::cu_count,
+                        fault::cu_q_empty, fault::cu_q_decreasing});
 
 /// Decodes the header of a fuzz input. Byte by byte (past the end: 0):
 ///  0  bit 0 varlen, 1 q/k/v head-major, 2 out head-major, 3 lse, 4 two threads, 5 NaN values,
@@ -238,8 +242,9 @@ inline flash_case decode_case(byte_source& in) {
                                : element_kind::f32;
   const std::uint8_t fault_byte = in.header();
   if (fault_byte >= 224) {
-    const std::size_t n = c.varlen ? std::size(kVarlenFaults) : std::size(kDenseFaults);
-    c.planted = (c.varlen ? kVarlenFaults : kDenseFaults)[(fault_byte - 224u) % n];
+    const std::size_t pick = fault_byte - 224u;
+    c.planted = c.varlen ? kVarlenFaults[pick % kVarlenFaults.size()]
+                         : kDenseFaults[pick % kDenseFaults.size()];
   }
   const std::uint8_t b = in.header();
   c.B = b < 16 ? 0 : 1 + b % 3;

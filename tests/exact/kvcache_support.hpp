@@ -14,6 +14,7 @@
 #include <attnkit/exact/arguments.hpp>
 #include <attnkit/exact/quantized_kv.hpp>
 #include <attnkit/exact/reference.hpp>
+#include <attnkit/kv/quantize.hpp>
 
 #include "exact/flash_support.hpp"
 #include "exact/reference_support.hpp"
@@ -85,8 +86,8 @@ paged_cache<C> make_paged(const tensor<C, 4>& k, const tensor<C, 4>& v, index_t 
   return p;
 }
 
-/// An int8 copy of a float cache: per (token, head) scale max|x| / 127 (NaN rows keep NaN
-/// scales), values rounded to nearest.
+/// An int8 copy of a float cache, quantised as kv_cache does (detail::quantize_int8_row); the
+/// NaN rows past the lengths get a NaN scale, so a kernel that read them would show it.
 struct int8_cache {
   tensor<std::int8_t, 4> values;
   tensor<float, 3> scales;
@@ -108,17 +109,11 @@ inline int8_cache quantize(const tensor<float, 4>& x) {
   int8_cache q{tensor<std::int8_t, 4>(e), tensor<float, 3>({e[0], e[1], e[2]})};
   for (index_t a = 0; a < e[0]; ++a)
     for (index_t s = 0; s < e[1]; ++s)
-      for (index_t h = 0; h < e[2]; ++h) {
-        float amax = 0.0f;
-        for (index_t d = 0; d < e[3]; ++d) amax = std::max(amax, std::abs(x(a, s, h, d)));
-        if (std::isnan(x(a, s, h, 0))) amax = kGarbage;
-        const float scale = amax > 0.0f ? amax / 127.0f : (std::isnan(amax) ? kGarbage : 0.0f);
-        q.scales(a, s, h) = scale;
-        for (index_t d = 0; d < e[3]; ++d)
-          q.values(a, s, h, d) = std::isnan(scale) || scale == 0.0f
-                                     ? std::int8_t(0)
-                                     : static_cast<std::int8_t>(std::lround(x(a, s, h, d) / scale));
-      }
+      for (index_t h = 0; h < e[2]; ++h)
+        q.scales(a, s, h) = std::isnan(x(a, s, h, 0))
+                                ? kGarbage
+                                : detail::quantize_int8_row(
+                                      e[3], [&](index_t d) { return x(a, s, h, d); }, &q.values(a, s, h, 0));
   return q;
 }
 

@@ -14,6 +14,7 @@ namespace attnkit::detail {
 /// with a block table [B, max_blocks]; for int8 (C = std::int8_t) with scales [.., .., Hkv].
 template <class C>
 struct cache_rows {
+  using element = C;
   tensor_view<const C, 4> k, v;
   tensor_view<const float, 3> k_scale, v_scale;  ///< int8 only
   tensor_view<const std::int32_t, 2> table;       ///< empty: contiguous
@@ -35,5 +36,18 @@ struct cache_rows {
     }
   }
 };
+
+/// The rows of a float, bf16 or fp16 cache.
+template <class C>
+cache_rows<C> make_cache_rows(const tensor_view<const C, 4>& k, const tensor_view<const C, 4>& v,
+                              const tensor_view<const std::int32_t, 2>& table) {
+  return {k, v, {}, {}, table};
+}
+
+/// The rows of an int8 cache and their scales.
+inline cache_rows<std::int8_t> make_cache_rows(const quantized_kv& k, const quantized_kv& v,
+                                               const tensor_view<const std::int32_t, 2>& table) {
+  return {k.values, v.values, k.scales, v.scales, table};
+}
 
 }  // namespace attnkit::detail

@@ -79,12 +79,21 @@ class decode_forward {
       run_task(q, tk, *w);
       const index_t part = part_offset[static_cast<std::size_t>(tk.b)];
       for (index_t hk = 0; hk < p_.Hkv; ++hk) {
-        if (part < 0) {
-          finish_direct(tk.b, hk, w->heads[std::size_t(hk)], out, lse);
-        } else {
+        head_state& st = w->heads[std::size_t(hk)];
+        if (part < 0) {  // the task holds all of the sequence's keys: out and lse, with the sink
+          finish(st, hk, true, [&](index_t c, const float* o, float f, float row_lse) {
+            const index_t h = hk * G_ + c / p_.Sq, i = c % p_.Sq;
+            if (!lse.empty()) lse(tk.b, h, i) = row_lse;
+            T* dst = &out(tk.b, i, h, 0);
+            for (index_t d = 0; d < p_.Dv; ++d) dst[d] = T(o[d] * f);
+          });
+        } else {  // one split: the normalised partial state, without the sink
           const index_t row = ((part + tk.split) * p_.Hkv + hk) * m_;
-          finish_partial(w->heads[std::size_t(hk)], partial_out.data() + row * ldo_,
-                         partial_lse.data() + row);
+          finish(st, hk, false, [&](index_t c, const float* o, float f, float row_lse) {
+            partial_lse[std::size_t(row + c)] = row_lse;
+            float* dst = partial_out.data() + (row + c) * ldo_;
+            for (index_t d = 0; d < p_.Dv; ++d) dst[d] = o[d] * f;
+          });
         }
       }
     });
@@ -293,30 +302,18 @@ class decode_forward {
     }
   }
 
-  /// A task that holds all of a sequence's keys writes out and lse (with the sink) directly.
-  void finish_direct(index_t b, index_t hk, head_state& st, const tensor_view<T, 4>& out,
-                     const tensor_view<float, 3>& lse) const {
+  /// Ends every query of kv head hk: write(c, o, f, lse) gets column c's output accumulator,
+  /// the factor that normalises it (0 for no key) and its log-sum-exp, with the sink or not.
+  template <class Write>
+  void finish(head_state& st, index_t hk, bool with_sink, Write&& write) const {
     const auto sm = st.softmax(cols_);
     for (index_t c = 0; c < m_; ++c) {
-      const index_t h = hk * G_ + c / p_.Sq, i = c % p_.Sq;
-      const float sink = opt_.sinks.empty() ? -std::numeric_limits<float>::infinity()
-                                            : opt_.sinks[std::size_t(h)];
+      const index_t h = hk * G_ + c / p_.Sq;
+      const float sink = with_sink && !opt_.sinks.empty() ? opt_.sinks[std::size_t(h)]
+                                                          : -std::numeric_limits<float>::infinity();
       float row_lse;
       const float f = sm.finish(c, &row_lse, sink);
-      if (!lse.empty()) lse(b, h, i) = row_lse;
-      T* dst = &out(b, i, h, 0);
-      const float* src = st.o.data() + c * ldo_;
-      for (index_t d = 0; d < p_.Dv; ++d) dst[d] = T(src[d] * f);
-    }
-  }
-
-  /// One split of a sequence: the normalised partial out and lse of a kv head, without the sink.
-  void finish_partial(head_state& st, float* part_out, float* part_lse) const {
-    const auto sm = st.softmax(cols_);
-    for (index_t c = 0; c < m_; ++c) {
-      const float f = sm.finish(c, part_lse + c);
-      const float* src = st.o.data() + c * ldo_;
-      for (index_t d = 0; d < p_.Dv; ++d) part_out[c * ldo_ + d] = src[d] * f;
+      write(c, st.o.data() + c * ldo_, f, row_lse);
     }
   }
 

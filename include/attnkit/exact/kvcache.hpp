@@ -20,6 +20,24 @@
 
 namespace attnkit {
 
+namespace detail {
+
+/// The body of both public overloads: check, find the rows, run the decode kernel.
+template <class Arch, class T, class Cache>
+void flash_with_kvcache(const tensor_view<const T, 4>& q, const Cache& k_cache,
+                        const Cache& v_cache, const tensor_view<T, 4>& out,
+                        std::span<const std::int32_t> cache_seqlens, const attention_options& opt,
+                        const tensor_view<const std::int32_t, 2>& block_table,
+                        const tensor_view<float, 3>& lse) {
+  const auto p = check_attention_kvcache("flash_attention_with_kvcache", q, k_cache, v_cache, out,
+                                         cache_seqlens, opt, block_table, lse);
+  const auto rows = make_cache_rows(k_cache, v_cache, block_table);
+  decode_forward<Arch, T, typename decltype(rows)::element>(p, opt, cache_seqlens, rows)
+      .run(q, out, lse);
+}
+
+}  // namespace detail
+
 /// Attention of q [B, Sq, Hq, D] over the first cache_seqlens tokens of a KV cache: out
 /// [B, Sq, Hq, Dv] and, when given, lse [B, Hq, Sq], with every option of attention_options
 /// (DESIGN 1.3; the queries are aligned to the cache length, Sk = the length).
@@ -41,10 +59,8 @@ void flash_attention_with_kvcache(tensor_view<const std::type_identity_t<T>, 4> 
                                   const attention_options& opt = {},
                                   tensor_view<const std::int32_t, 2> block_table = {},
                                   tensor_view<float, 3> lse = {}) {
-  const auto p = detail::check_attention_kvcache("flash_attention_with_kvcache", q, k_cache,
-                                                 v_cache, out, cache_seqlens, opt, block_table, lse);
-  const detail::cache_rows<C> cache{k_cache, v_cache, {}, {}, block_table};
-  detail::decode_forward<Arch, T, C>(p, opt, cache_seqlens, cache).run(q, out, lse);
+  detail::flash_with_kvcache<Arch, T>(q, k_cache, v_cache, out, cache_seqlens, opt, block_table,
+                                      lse);
 }
 
 /// flash_attention_with_kvcache over int8 caches with one scale per token and head.
@@ -55,11 +71,8 @@ void flash_attention_with_kvcache(tensor_view<const std::type_identity_t<T>, 4> 
                                   const attention_options& opt = {},
                                   tensor_view<const std::int32_t, 2> block_table = {},
                                   tensor_view<float, 3> lse = {}) {
-  const auto p = detail::check_attention_kvcache("flash_attention_with_kvcache", q, k_cache,
-                                                 v_cache, out, cache_seqlens, opt, block_table, lse);
-  const detail::cache_rows<std::int8_t> cache{k_cache.values, v_cache.values, k_cache.scales,
-                                              v_cache.scales, block_table};
-  detail::decode_forward<Arch, T, std::int8_t>(p, opt, cache_seqlens, cache).run(q, out, lse);
+  detail::flash_with_kvcache<Arch, T>(q, k_cache, v_cache, out, cache_seqlens, opt, block_table,
+                                      lse);
 }
 
 }  // namespace attnkit
