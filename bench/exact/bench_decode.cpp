@@ -2,13 +2,16 @@
 // flash_attention_with_kvcache: one new token over a long cache, Llama-style GQA (32 query heads,
 // 8 kv heads, D = 128), for every cache element type. Decoding is memory-bound, so each rate is
 // GB/s of cache read against the DRAM read bandwidth measured in the same run; int8 is also
-// compared with fp16 (the halved traffic should show as a speed-up).
+// compared with fp16 (the halved traffic should show as a speed-up). The same kernel over a
+// cache resident in L2 gives its arithmetic rate against the FMA peak: a long cache can be read
+// no faster than that.
 #include <attnkit/exact/kvcache.hpp>
 
 #include <cmath>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <utility>
 #include <random>
 #include <string>
 #include <type_traits>
@@ -19,7 +22,7 @@
 namespace attnkit::bench {
 namespace {
 
-constexpr index_t kHq = 32, kHkv = 8, kD = 128;
+constexpr index_t kD = 128;
 
 template <class C>
 const char* cache_name() {
@@ -32,14 +35,14 @@ const char* cache_name() {
 /// A contiguous cache [1, ctx, Hkv, D] of random values (int8: with per-token scales), q and out.
 template <class C>
 struct decode_tensors {
-  index_t ctx;
+  index_t ctx, hq, hkv;
   std::vector<C> k, v;
   std::vector<float> k_scale, v_scale, q, out;
   std::vector<std::int32_t> lens;
 
-  explicit decode_tensors(index_t context)
-      : ctx(context), k(std::size_t(ctx * kHkv * kD)), v(k.size()),
-        k_scale(std::size_t(ctx * kHkv), 1.0f / 127.0f), v_scale(k_scale), q(std::size_t(kHq * kD)),
+  decode_tensors(index_t context, index_t hq, index_t hkv)
+      : ctx(context), hq(hq), hkv(hkv), k(std::size_t(ctx * hkv * kD)), v(k.size()),
+        k_scale(std::size_t(ctx * hkv), 1.0f / 127.0f), v_scale(k_scale), q(std::size_t(hq * kD)),
         out(q.size()), lens{static_cast<std::int32_t>(ctx)} {
     std::minstd_rand rng(7);
     auto uniform = [&] { return float(rng()) * (2.0f / float(std::minstd_rand::max())) - 1.0f; };
@@ -59,16 +62,16 @@ struct decode_tensors {
   double bytes() const {
     double row = 2.0 * double(kD) * double(sizeof(C));
     if constexpr (std::is_same_v<C, std::int8_t>) row += 2.0 * sizeof(float);
-    return row * double(ctx * kHkv);
+    return row * double(ctx * hkv);
   }
 
   void run(const attention_options& opt) {
-    const tensor_view<const float, 4> qv(q.data(), {1, 1, kHq, kD});
-    const tensor_view<float, 4> ov(out.data(), {1, 1, kHq, kD});
-    const tensor_view<const C, 4> kv(k.data(), {1, ctx, kHkv, kD}), vv(v.data(), {1, ctx, kHkv, kD});
+    const tensor_view<const float, 4> qv(q.data(), {1, 1, hq, kD});
+    const tensor_view<float, 4> ov(out.data(), {1, 1, hq, kD});
+    const tensor_view<const C, 4> kv(k.data(), {1, ctx, hkv, kD}), vv(v.data(), {1, ctx, hkv, kD});
     if constexpr (std::is_same_v<C, std::int8_t>) {
-      const quantized_kv kq{kv, {k_scale.data(), {1, ctx, kHkv}}};
-      const quantized_kv vq{vv, {v_scale.data(), {1, ctx, kHkv}}};
+      const quantized_kv kq{kv, {k_scale.data(), {1, ctx, hkv}}};
+      const quantized_kv vq{vv, {v_scale.data(), {1, ctx, hkv}}};
       flash_attention_with_kvcache(qv, kq, vq, ov, lens, opt);
     } else {
       flash_attention_with_kvcache<default_arch, float, C>(qv, kv, vv, ov, lens, opt);
@@ -76,36 +79,54 @@ struct decode_tensors {
   }
 };
 
+/// One benchmark: decoding one token over a cache of ctx positions, hq query and hkv kv heads.
+/// A cache that fits in L2 measures the kernel's arithmetic (GFLOP/s against the FMA peak: two
+/// FMAs per cached element and query head of its group), a long one the cache read (GB/s
+/// against the DRAM read bandwidth).
 template <class C>
-void register_cache(index_t ctx, int threads) {
-  const decode_tensors<C> probe(1);
+void register_cache(index_t ctx, index_t hq, index_t hkv, int threads, bool in_cache) {
+  const decode_tensors<C> probe(1, hq, hkv);
   benchmark_spec spec{.family = "decode",
                       .variant = cache_name<C>(),
-                      .shape = "B1 H32:8 ctx" + std::to_string(ctx) + " D128",
+                      .shape = "B1 H" + std::to_string(hq) + ":" + std::to_string(hkv) + " ctx" +
+                               std::to_string(ctx) + " D128" + (in_cache ? " in-L2" : ""),
                       .threads = threads,
+                      .flops = in_cache ? 4.0 * double(hq * ctx * kD) : 0.0,
                       .bytes = probe.bytes() * double(ctx),
-                      .limit = limit_kind::memory,
+                      .limit = in_cache ? limit_kind::compute : limit_kind::memory,
                       .baseline = std::is_same_v<C, std::int8_t> ? "fp16" : ""};
-  register_benchmark(spec, [ctx](benchmark::State& state) {
-    // Built once per type and length (Google Benchmark calls a body several times, and a 32K
+  register_benchmark(spec, [ctx, hq, hkv](benchmark::State& state) {
+    // Built once per type and shape (Google Benchmark calls a body several times, and a 32K
     // cache takes a moment to fill), shared by the thread counts.
-    static std::map<index_t, std::unique_ptr<decode_tensors<C>>> caches;
-    auto& tensors = caches[ctx];
-    if (!tensors) tensors = std::make_unique<decode_tensors<C>>(ctx);
+    static std::map<std::pair<index_t, index_t>, std::unique_ptr<decode_tensors<C>>> caches;
+    auto& tensors = caches[{ctx, hkv}];
+    if (!tensors) tensors = std::make_unique<decode_tensors<C>>(ctx, hq, hkv);
     attention_options opt;
     opt.causal = true;
     for (auto _ : state) tensors->run(opt);
   });
 }
 
+template <class C>
+void register_type(index_t ctx, int threads) {
+  register_cache<C>(ctx, 32, 8, threads, false);
+}
+
 void register_decode(const suite_settings&) {
+  // Llama-style GQA (32 query heads over 8 kv heads) at 4K and 32K positions.
   for (index_t ctx : {4096, 32768})
     for (int threads : {1, 2}) {
-      register_cache<float>(ctx, threads);
-      register_cache<bf16>(ctx, threads);
-      register_cache<fp16>(ctx, threads);
-      register_cache<std::int8_t>(ctx, threads);
+      register_type<float>(ctx, threads);
+      register_type<bf16>(ctx, threads);
+      register_type<fp16>(ctx, threads);
+      register_type<std::int8_t>(ctx, threads);
     }
+  // The arithmetic alone: one kv head's group of four over 384 positions (at most 384 KiB of
+  // cache, resident in a 512 KiB L2), one thread.
+  register_cache<float>(384, 4, 1, 1, true);
+  register_cache<bf16>(384, 4, 1, 1, true);
+  register_cache<fp16>(384, 4, 1, 1, true);
+  register_cache<std::int8_t>(384, 4, 1, 1, true);
 }
 
 const bool kAdded = add_suite(register_decode);
