@@ -37,13 +37,13 @@ template <class C>
 struct decode_tensors {
   index_t ctx, hq, hkv;
   std::vector<C> k, v;
-  std::vector<float> k_scale, v_scale, q, out;
+  std::vector<float> k_scale, v_scale, q, out, attention_sum;
   std::vector<std::int32_t> lens;
 
   decode_tensors(index_t context, index_t hq, index_t hkv)
       : ctx(context), hq(hq), hkv(hkv), k(std::size_t(ctx * hkv * kD)), v(k.size()),
         k_scale(std::size_t(ctx * hkv), 1.0f / 127.0f), v_scale(k_scale), q(std::size_t(hq * kD)),
-        out(q.size()), lens{static_cast<std::int32_t>(ctx)} {
+        out(q.size()), attention_sum(std::size_t(hkv * ctx)), lens{static_cast<std::int32_t>(ctx)} {
     std::minstd_rand rng(7);
     auto uniform = [&] { return float(rng()) * (2.0f / float(std::minstd_rand::max())) - 1.0f; };
     for (auto& x : q) x = uniform();
@@ -65,16 +65,19 @@ struct decode_tensors {
     return row * double(ctx * hkv);
   }
 
-  void run(const attention_options& opt) {
+  /// One call; with `stats`, also the attention statistics of the eviction policies.
+  void run(const attention_options& opt, bool stats = false) {
+    const tensor_view<float, 3> sums = stats ? tensor_view<float, 3>(attention_sum.data(), {1, hkv, ctx})
+                                             : tensor_view<float, 3>();
     const tensor_view<const float, 4> qv(q.data(), {1, 1, hq, kD});
     const tensor_view<float, 4> ov(out.data(), {1, 1, hq, kD});
     const tensor_view<const C, 4> kv(k.data(), {1, ctx, hkv, kD}), vv(v.data(), {1, ctx, hkv, kD});
     if constexpr (std::is_same_v<C, std::int8_t>) {
       const quantized_kv kq{kv, {k_scale.data(), {1, ctx, hkv}}};
       const quantized_kv vq{vv, {v_scale.data(), {1, ctx, hkv}}};
-      flash_attention_with_kvcache(qv, kq, vq, ov, lens, opt);
+      flash_attention_with_kvcache(qv, kq, vq, ov, lens, opt, {}, {}, sums);
     } else {
-      flash_attention_with_kvcache<default_arch, float, C>(qv, kv, vv, ov, lens, opt);
+      flash_attention_with_kvcache<default_arch, float, C>(qv, kv, vv, ov, lens, opt, {}, {}, sums);
     }
   }
 };
@@ -84,18 +87,20 @@ struct decode_tensors {
 /// FMAs per cached element and query head of its group), a long one the cache read (GB/s
 /// against the DRAM read bandwidth).
 template <class C>
-void register_cache(index_t ctx, index_t hq, index_t hkv, int threads, bool in_cache) {
+void register_cache(index_t ctx, index_t hq, index_t hkv, int threads, bool in_cache,
+                    bool stats = false) {
   const decode_tensors<C> probe(1, hq, hkv);
   benchmark_spec spec{.family = "decode",
-                      .variant = cache_name<C>(),
+                      .variant = std::string(cache_name<C>()) + (stats ? "+stats" : ""),
                       .shape = "B1 H" + std::to_string(hq) + ":" + std::to_string(hkv) + " ctx" +
                                std::to_string(ctx) + " D128" + (in_cache ? " in-L2" : ""),
                       .threads = threads,
                       .flops = in_cache ? 4.0 * double(hq * ctx * kD) : 0.0,
                       .bytes = probe.bytes() * double(ctx),
                       .limit = in_cache ? limit_kind::compute : limit_kind::memory,
-                      .baseline = std::is_same_v<C, std::int8_t> ? "fp16" : ""};
-  register_benchmark(spec, [ctx, hq, hkv](benchmark::State& state) {
+                      .baseline = stats ? cache_name<C>()
+                                  : std::is_same_v<C, std::int8_t> ? "fp16" : ""};
+  register_benchmark(spec, [ctx, hq, hkv, stats](benchmark::State& state) {
     // Built once per type and shape (Google Benchmark calls a body several times, and a 32K
     // cache takes a moment to fill), shared by the thread counts.
     static std::map<std::pair<index_t, index_t>, std::unique_ptr<decode_tensors<C>>> caches;
@@ -103,7 +108,7 @@ void register_cache(index_t ctx, index_t hq, index_t hkv, int threads, bool in_c
     if (!tensors) tensors = std::make_unique<decode_tensors<C>>(ctx, hq, hkv);
     attention_options opt;
     opt.causal = true;
-    for (auto _ : state) tensors->run(opt);
+    for (auto _ : state) tensors->run(opt, stats);
   });
 }
 
@@ -113,11 +118,16 @@ void register_type(index_t ctx, int threads) {
 }
 
 void register_decode(const suite_settings&) {
-  // Llama-style GQA (32 query heads over 8 kv heads) at 4K and 32K positions.
+  // Llama-style GQA (32 query heads over 8 kv heads) at 4K and 32K positions; at 32K the fp32
+  // and bf16 calls also run with the attention statistics of eviction policies (attention_sum),
+  // right after the same call without them.
   for (index_t ctx : {4096, 32768})
     for (int threads : {1, 2}) {
+      const bool stats = ctx == 32768;
       register_type<float>(ctx, threads);
+      if (stats) register_cache<float>(ctx, 32, 8, threads, false, true);
       register_type<bf16>(ctx, threads);
+      if (stats) register_cache<bf16>(ctx, 32, 8, threads, false, true);
       register_type<fp16>(ctx, threads);
       register_type<std::int8_t>(ctx, threads);
     }

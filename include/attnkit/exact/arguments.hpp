@@ -394,6 +394,20 @@ attention_problem check_attention_kvcache(std::string_view where, const tensor_v
                              opt, block_table, lse);
 }
 
+/// Checks an optional attention_sum [B, Hkv, S] of a KV-cache call: S at least the longest
+/// length (p.Sk), a unit innermost stride, no broadcast.
+template <class L>
+void check_attention_sum(std::string_view where, const tensor_view<L, 3>& attention_sum,
+                         const attention_problem& p) {
+  if (!is_given(attention_sum)) return;
+  check_view(where, "attention_sum", attention_sum, true);
+  check_extent(where, "attention_sum", attention_sum, 0, p.B, "the batch of q");
+  check_extent(where, "attention_sum", attention_sum, 1, p.Hkv, "the kv heads of the cache");
+  require(attention_sum.extent(2) >= p.Sk, where, "attention_sum",
+          "extent(2) >= " + std::to_string(p.Sk) + " (the longest cache length)",
+          attention_sum.extent(2));
+}
+
 /// check_attention_kvcache over int8 caches: the values as a float cache's elements, and scales
 /// with the first three extents of the values (one scale per token and kv head).
 template <class TQ, class TO, class L>

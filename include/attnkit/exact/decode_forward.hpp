@@ -11,6 +11,7 @@
 #include <memory>
 #include <span>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <attnkit/core/aligned_buffer.hpp>
@@ -21,6 +22,7 @@
 #include <attnkit/exact/merge_row.hpp>
 #include <attnkit/mask/column_mods.hpp>
 #include <attnkit/mask/key_range.hpp>
+#include <attnkit/simd/exp.hpp>
 #include <attnkit/softmax/online_softmax.hpp>
 #include <attnkit/tile/axpy_rows.hpp>
 #include <attnkit/tile/dot_rows.hpp>
@@ -54,9 +56,12 @@ class decode_forward {
         m4_(round_up(m_, 4)), cols_(round_up(m_, kWidth)), ldq_(round_up(p.D, kWidth)),
         ldo_(round_up(p.Dv, kWidth)) {}
 
+  /// attention_sum, when given, receives the attention statistics (see add_attention).
   void run(const tensor_view<const T, 4>& q, const tensor_view<T, 4>& out,
-           const tensor_view<float, 3>& lse) {
+           const tensor_view<float, 3>& lse, const tensor_view<float, 3>& attention_sum) {
     plan();
+    const bool stats = stats_ = !attention_sum.empty();
+    if (stats) keep_scores_of_every_sequence();
     // The splits of a split sequence write partial states (out normalised, lse) per (kv head,
     // column), merged afterwards; a sink joins the merge as one more part with out = 0.
     const index_t extra = opt_.sinks.empty() ? 0 : 1;
@@ -84,6 +89,7 @@ class decode_forward {
           finish(st, hk, true, [&](index_t c, const float* o, float f, float row_lse) {
             const index_t h = hk * G_ + c / p_.Sq, i = c % p_.Sq;
             if (!lse.empty()) lse(tk.b, h, i) = row_lse;
+            if (stats) column_lse_[std::size_t((tk.b * p_.Hkv + hk) * m_ + c)] = row_lse;
             T* dst = &out(tk.b, i, h, 0);
             for (index_t d = 0; d < p_.Dv; ++d) dst[d] = T(o[d] * f);
           });
@@ -97,7 +103,28 @@ class decode_forward {
         }
       }
     });
-    if (total_parts == 0) return;
+    if (total_parts > 0) merge(part_offset, part_rows, extra, partial_out, partial_lse, out, lse);
+    if (stats) add_attention(attention_sum);
+  }
+
+ private:
+  struct seq_plan {
+    index_t first, last, splits;  ///< positions some kv head reads: [first, last)
+  };
+  struct task {
+    index_t b, split, k0, k1;
+  };
+
+  /// The keys [j, j + n) of kv head hk that one step computes.
+  struct step {
+    index_t hk = 0, j = 0, n = 0;
+  };
+
+  /// Merges the parts of every split sequence into out, lse and (with statistics) the columns'
+  /// lse.
+  void merge(const std::vector<index_t>& part_offset, index_t part_rows, index_t extra,
+             aligned_buffer<float>& partial_out, aligned_buffer<float>& partial_lse,
+             const tensor_view<T, 4>& out, const tensor_view<float, 3>& lse) {
     std::vector<index_t> rows;  // (sequence, kv head) pairs to merge
     for (std::size_t b = 0; b < seqs_.size(); ++b)
       if (seqs_[b].splits > 1)
@@ -113,20 +140,78 @@ class decode_forward {
           std::fill(partial_out.data() + sink_row * ldo_, partial_out.data() + sink_row * ldo_ + p_.Dv, 0.0f);
           partial_lse[std::size_t(sink_row)] = opt_.sinks[std::size_t(h)];
         }
+        float* column_lse = stats_ ? column_lse_.data() + (b * p_.Hkv + hk) * m_ + c : nullptr;
         merge_row<Arch, T>(n, partial_out.data() + row * ldo_, part_rows * ldo_,
                            partial_lse.data() + row, part_rows, p_.Dv, &out(b, i, h, 0),
-                           lse.empty() ? nullptr : &lse(b, h, i));
+                           column_lse ? column_lse : lse.empty() ? nullptr : &lse(b, h, i));
+        if (column_lse && !lse.empty()) lse(b, h, i) = *column_lse;
       }
     });
   }
 
- private:
-  struct seq_plan {
-    index_t first, last, splits;  ///< positions some kv head reads: [first, last)
-  };
-  struct task {
-    index_t b, split, k0, k1;
-  };
+  /// Statistics: room for the final logits of every (sequence, kv head, column, position) a
+  /// step computes, the columns' lse, and the positions each kv head's steps cover.
+  void keep_scores_of_every_sequence() {
+    score_offset_.assign(seqs_.size(), 0);
+    index_t total = 0;
+    for (std::size_t b = 0; b < seqs_.size(); ++b) {
+      score_offset_[b] = total;
+      total += p_.Hkv * m_ * seqs_[b].last;
+    }
+    scores_ = aligned_buffer<float>(static_cast<std::size_t>(total));
+    column_lse_ = aligned_buffer<float>(static_cast<std::size_t>(p_.B * p_.Hkv * m_));
+    covered_.resize(static_cast<std::size_t>(p_.B * p_.Hkv));
+    mask::column_mods<Arch> mods(cols_);
+    for (index_t b = 0; b < p_.B; ++b)
+      for (index_t hk = 0; hk < p_.Hkv; ++hk) {
+        mods.setup(opt_, p_.bias, b, hk * G_, G_, p_.Sq, len(b, hk));
+        covered_[std::size_t(b * p_.Hkv + hk)] = {mods.first(), mods.last()};
+      }
+  }
+
+  /// The final logits of column c of (sequence b, kv head hk), by position.
+  float* score_row(index_t b, index_t hk, index_t c) const noexcept {
+    return scores_.data() + score_offset_[std::size_t(b)] + (hk * m_ + c) * seqs_[std::size_t(b)].last;
+  }
+
+  /// Keeps the final logits of a step (s: n keys x cols_ columns) for the statistics.
+  void keep_scores(index_t b, const step& stp, const float* s) const noexcept {
+    for (index_t c = 0; c < m_; ++c) {
+      float* dst = score_row(b, stp.hk, c) + stp.j;
+      for (index_t j = 0; j < stp.n; ++j) dst[j] = s[j * cols_ + c];
+    }
+  }
+
+  /// attention_sum(b, hk, s) += the probabilities of position s summed over the columns of kv
+  /// head hk (its query heads at every new position): exp(logit - the column's lse, sink
+  /// included), over the positions its steps covered. A column with no visible key (lse -inf)
+  /// and a masked position add nothing; NaN propagates to the positions its column sees.
+  void add_attention(const tensor_view<float, 3>& attention_sum) const {
+    parallel_for(p_.B * p_.Hkv, [&](index_t t, int) {
+      const index_t b = t / p_.Hkv, hk = t % p_.Hkv;
+      const auto [first, last] = covered_[std::size_t(t)];
+      float* dst = &attention_sum(b, hk, 0);
+      const float* column_lse = column_lse_.data() + t * m_;
+      // A masked logit (-inf) adds 0 even to a column whose lse is NaN.
+      constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+      index_t s = first;
+      for (; s + kWidth <= last; s += kWidth) {
+        batch sum(0.0f);
+        for (index_t c = 0; c < m_; ++c) {
+          if (column_lse[c] == kNegInf) continue;
+          const batch z = batch::load_unaligned(score_row(b, hk, c) + s);
+          sum += xsimd::select(z == batch(kNegInf), batch(0.0f), simd::exp<Arch>(z - batch(column_lse[c])));
+        }
+        (batch::load_unaligned(dst + s) + sum).store_unaligned(dst + s);
+      }
+      for (; s < last; ++s)
+        for (index_t c = 0; c < m_; ++c) {
+          const float z = score_row(b, hk, c)[s];
+          if (column_lse[c] != kNegInf && z != kNegInf) dst[s] += std::exp(z - column_lse[c]);
+        }
+    });
+  }
+
 
   static index_t round_up(index_t x, index_t to) { return (x + to - 1) / to * to; }
 
@@ -147,6 +232,7 @@ class decode_forward {
     std::vector<head_state> heads;
     aligned_buffer<float> s, ks, vs;
     std::vector<const C*> kr, vr;  // row pointers of one block: current and next
+    index_t b = 0;                 // the sequence of the task being run
     explicit scratch(const decode_forward& f)
         : s(static_cast<std::size_t>(kBlockK * f.cols_)), ks(2 * kBlockK), vs(2 * kBlockK),
           kr(2 * kBlockK), vr(2 * kBlockK) {
@@ -201,14 +287,10 @@ class decode_forward {
     st.softmax(cols_).reset();
   }
 
-  /// The keys [j, j + n) of kv head hk that one step computes.
-  struct step {
-    index_t hk = 0, j = 0, n = 0;
-  };
-
   /// Steps in cache order: key block by key block, every kv head within a block, so that a
   /// BSHD cache is read sequentially; each step prefetches the next step's rows.
   void run_task(const tensor_view<const T, 4>& q, const task& tk, scratch& w) const {
+    w.b = tk.b;
     for (index_t hk = 0; hk < p_.Hkv; ++hk) start_head(q, tk.b, hk, w.heads[std::size_t(hk)]);
     // The step after (j0, hk): the next head of the block with keys to read, or the next block.
     auto next_step = [&](index_t j0, index_t hk) -> step {
@@ -263,6 +345,7 @@ class decode_forward {
     }
     const bool mask = !st.mods.all_see(stp.j, stp.j + n);
     if (mask || st.mods.modifies()) st.mods.apply(w.s.data(), cols_, n, stp.j, mask);
+    if (stats_) keep_scores(w.b, stp, w.s.data());
     st.softmax(cols_).update(w.s.data(), cols_, n);
     if (mask && !finite_rows(vr, n))
       masked_axpy(n, stp.j, vr, vs, st, w.s.data());
@@ -324,6 +407,11 @@ class decode_forward {
   index_t G_, m_, m4_, cols_, ldq_, ldo_;
   std::vector<seq_plan> seqs_;
   std::vector<task> tasks_;
+  // Statistics (attention_sum given): final logits, the columns' lse, covered positions.
+  bool stats_ = false;
+  aligned_buffer<float> scores_, column_lse_;
+  std::vector<index_t> score_offset_;
+  std::vector<std::pair<index_t, index_t>> covered_;
 };
 
 }  // namespace attnkit::detail

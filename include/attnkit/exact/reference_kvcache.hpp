@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -61,7 +62,8 @@ template <class T, class C, class L>
 void forward_kvcache(const attention_problem& p, const attention_options& opt,
                      tensor_view<const T, 4> q, const cache_view<C>& k, const cache_view<C>& v,
                      tensor_view<T, 4> out, std::span<const std::int32_t> cache_seqlens,
-                     tensor_view<const std::int32_t, 2> block_table, tensor_view<L, 3> lse) {
+                     tensor_view<const std::int32_t, 2> block_table, tensor_view<L, 3> lse,
+                     tensor_view<L, 3> attention_sum) {
   const index_t G = p.Hq / p.Hkv;
   const bool paged = attnkit::detail::is_given(block_table);
   const bool want_lse = attnkit::detail::is_given(lse);
@@ -90,11 +92,24 @@ void forward_kvcache(const attention_problem& p, const attention_options& opt,
           qd[static_cast<std::size_t>((i * G + g) * p.D + d)] = double(widen(q(b, i, h0 + g, d)));
     gather_prefix(k, block_table, paged, b, hk, len, kd);
     gather_prefix(v, block_table, paged, b, hk, len, vd);
-    forward<double>(s, o, tensor_view<const double, 4>(qd.data(), {1, p.Sq, G, p.D}),
-                    tensor_view<const double, 4>(kd.data(), {1, len, 1, p.D}),
-                    tensor_view<const double, 4>(vd.data(), {1, len, 1, p.Dv}),
+    const tensor_view<const double, 4> qg(qd.data(), {1, p.Sq, G, p.D});
+    const tensor_view<const double, 4> kg(kd.data(), {1, len, 1, p.D});
+    forward<double>(s, o, qg, kg, tensor_view<const double, 4>(vd.data(), {1, len, 1, p.Dv}),
                     tensor_view<double, 4>(od.data(), {1, p.Sq, G, p.Dv}),
                     tensor_view<double, 3>(ld.data(), {1, G, p.Sq}));
+    if (attnkit::detail::is_given(attention_sum)) {  // the probabilities, summed over the group
+      std::vector<double> sums(static_cast<std::size_t>(len), 0.0);
+      row<double> r(len);
+      for (index_t i = 0; i < p.Sq; ++i)
+        for (index_t g = 0; g < G; ++g) {
+          r.compute(s, o, qg, kg, 0, g, i);
+          if (r.empty()) continue;
+          for (index_t j = 0; j < len; ++j)
+            if (r.seen[j]) sums[static_cast<std::size_t>(j)] += r.weight(j);
+        }
+      for (index_t j = 0; j < len; ++j)
+        attention_sum(b, hk, j) = L(double(attention_sum(b, hk, j)) + sums[static_cast<std::size_t>(j)]);
+    }
     for (index_t i = 0; i < p.Sq; ++i)
       for (index_t g = 0; g < G; ++g) {
         for (index_t d = 0; d < p.Dv; ++d)
@@ -109,12 +124,14 @@ template <class T, class Cache, class L>
 void attention_with_kvcache(tensor_view<const T, 4> q, const Cache& k_cache, const Cache& v_cache,
                             tensor_view<T, 4> out, std::span<const std::int32_t> cache_seqlens,
                             const attention_options& opt,
-                            tensor_view<const std::int32_t, 2> block_table, tensor_view<L, 3> lse) {
-  const auto p = attnkit::detail::check_attention_kvcache("reference::attention_with_kvcache", q,
-                                                          k_cache, v_cache, out, cache_seqlens,
-                                                          opt, block_table, lse);
+                            tensor_view<const std::int32_t, 2> block_table, tensor_view<L, 3> lse,
+                            tensor_view<L, 3> attention_sum) {
+  constexpr std::string_view kWhere = "reference::attention_with_kvcache";
+  const auto p = attnkit::detail::check_attention_kvcache(kWhere, q, k_cache, v_cache, out,
+                                                          cache_seqlens, opt, block_table, lse);
+  attnkit::detail::check_attention_sum(kWhere, attention_sum, p);
   forward_kvcache(p, opt, q, as_cache_view(k_cache), as_cache_view(v_cache), out, cache_seqlens,
-                  block_table, lse);
+                  block_table, lse, attention_sum);
 }
 
 }  // namespace detail
@@ -133,6 +150,9 @@ void attention_with_kvcache(tensor_view<const T, 4> q, const Cache& k_cache, con
 ///   max_blocks x block_size); a length of 0 gives out = 0, lse = -inf (or the sink).
 /// - opt.bias: [B, Hq, Sq, S] with S >= the longest length (S_cache fits every call), indexed by
 ///   cache position j < len; extent-1 dimensions broadcast.
+/// - attention_sum [B, Hkv, S] (S >= the longest length), when given: attention_sum(b, hk, s) +=
+///   the softmax weight of position s summed over the query heads of kv head hk and the Sq
+///   queries, for s < the head's length (as flash_attention_with_kvcache states it).
 /// Memory past each length, table entries and pages no length needs, and bias columns past each
 /// length are never read (DESIGN 1.3 rule 6). C = double gives an exact oracle cache.
 /// @pre unit innermost strides for q, the caches and out; checked (shapes, strides, head counts,
@@ -145,8 +165,9 @@ void attention_with_kvcache(tensor_view<const std::type_identity_t<T>, 4> q,
                             tensor_view<T, 4> out, std::span<const std::int32_t> cache_seqlens,
                             const attention_options& opt = {},
                             tensor_view<const std::int32_t, 2> block_table = {},
-                            tensor_view<L, 3> lse = {}) {
-  detail::attention_with_kvcache<T>(q, k_cache, v_cache, out, cache_seqlens, opt, block_table, lse);
+                            tensor_view<L, 3> lse = {}, tensor_view<L, 3> attention_sum = {}) {
+  detail::attention_with_kvcache<T>(q, k_cache, v_cache, out, cache_seqlens, opt, block_table, lse,
+                                    attention_sum);
 }
 
 /// attention_with_kvcache over int8 caches: element (x, s, h, d) stands for
@@ -157,8 +178,9 @@ void attention_with_kvcache(tensor_view<const std::type_identity_t<T>, 4> q,
                             tensor_view<T, 4> out, std::span<const std::int32_t> cache_seqlens,
                             const attention_options& opt = {},
                             tensor_view<const std::int32_t, 2> block_table = {},
-                            tensor_view<L, 3> lse = {}) {
-  detail::attention_with_kvcache<T>(q, k_cache, v_cache, out, cache_seqlens, opt, block_table, lse);
+                            tensor_view<L, 3> lse = {}, tensor_view<L, 3> attention_sum = {}) {
+  detail::attention_with_kvcache<T>(q, k_cache, v_cache, out, cache_seqlens, opt, block_table, lse,
+                                    attention_sum);
 }
 
 }  // namespace attnkit::reference
