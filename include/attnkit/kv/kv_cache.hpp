@@ -210,6 +210,36 @@ class kv_cache {
     keep_unchecked(b, h, kept);
   }
 
+  /// Sets key channels `channels` of every token head h of sequence b holds to zero (ThinK's
+  /// channel pruning, kv::prune_channels): a zeroed channel adds nothing to q . k, so attention
+  /// over the head equals attention over its other channels. Memory is not reclaimed; values,
+  /// lengths and the block table are unchanged; int8: the int8 values are zeroed and each row
+  /// keeps its scale. Tokens appended later are stored whole.
+  /// @pre 0 <= b < B, 0 <= h < Hkv; channels strictly ascending, each < D. O(length x channels).
+  void zero_key_channels(index_t b, index_t h, std::span<const index_t> channels) {
+    constexpr std::string_view kWhere = "kv_cache::zero_key_channels";
+    check_sequence(kWhere, b);
+    check_head(kWhere, h);
+    for (std::size_t i = 0; i < channels.size(); ++i) {
+      const auto element = [&] { return "channels[" + std::to_string(i) + "]"; };
+      if (channels[i] < 0 || channels[i] >= config_.head_dim)
+        detail::throw_argument_error(
+            kWhere, "channels",
+            element() + " in [0, " + std::to_string(config_.head_dim) + ") (D, the head dim)",
+            channels[i]);
+      if (i > 0 && channels[i] <= channels[i - 1])
+        detail::throw_argument_error(
+            kWhere, "channels",
+            "strictly ascending channels; " + element() + " > " + std::to_string(channels[i - 1]),
+            channels[i]);
+    }
+    const index_t length = seqlens_[static_cast<std::size_t>(b * config_.kv_heads + h)];
+    for (index_t s = 0; s < length; ++s) {
+      C* row = k_.data() + head_row(b, s, h) * config_.head_dim;
+      for (const index_t d : channels) row[d] = C(0.0f);
+    }
+  }
+
   /// Drops the last n tokens of every head of sequence b (a rejected speculative draft); paged:
   /// freed blocks return to the pool. @pre 0 <= b < B, 0 <= n <= the shortest head's length.
   void drop_last(index_t b, index_t n) {
