@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Test support of the eviction policies: the error check, hand-built inputs, a brute-force
-// ranking oracle and the list of every policy.
+// Test support of the eviction policies: hand-built inputs, a brute-force ranking oracle
+// and the list of every policy.
 #pragma once
 
 #include <algorithm>
@@ -15,26 +15,14 @@
 
 #include <attnkit/kv.hpp>
 
+#include "exact/argument_cases.hpp"
+
 namespace attnkit::test {
 
 inline constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 inline constexpr float kInf = std::numeric_limits<float>::infinity();
 
-/// `call` throws attnkit::error (nothing else) from "attnkit::<where>: " naming '<name>'.
-template <class Call>
-void expect_error(Call&& call, const std::string& where, const std::string& name) {
-  try {
-    call();
-    ADD_FAILURE() << "no attnkit::error naming '" << name << "'";
-  } catch (const error& e) {
-    const std::string message = e.what();
-    EXPECT_EQ(message.rfind("attnkit::" + where + ": ", 0), 0u) << message;
-    EXPECT_NE(message.find("'" + name + "'"), std::string::npos) << message;
-    EXPECT_NE(message.find("expected"), std::string::npos) << message;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw something other than attnkit::error: " << e.what();
-  }
-}
+using argument_cases::expect_rejected;
 
 inline std::vector<index_t> iota_positions(index_t first, index_t last) {
   std::vector<index_t> v;

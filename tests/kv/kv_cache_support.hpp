@@ -208,4 +208,16 @@ void append_random(kv_cache<C>& cache, kv_model& model, index_t b, index_t n, st
   model.append(b, k.cview(), v.cview());
 }
 
+/// A cache of `config` whose sequence b holds lengths[b] random float rows (seeded).
+template <class C>
+kv_cache<C> random_filled_cache(const kv_cache_config& config, const std::vector<index_t>& lengths,
+                                std::uint64_t seed) {
+  kv_cache<C> cache(config);
+  kv_model model(config.batch, config.kv_heads);
+  std::mt19937_64 rng(seed);
+  for (std::size_t b = 0; b < lengths.size(); ++b)
+    append_random<float>(cache, model, index_t(b), lengths[b], rng);
+  return cache;
+}
+
 }  // namespace attnkit::test

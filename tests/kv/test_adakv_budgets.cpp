@@ -114,10 +114,10 @@ TEST(AdakvBudgets, MatchesBruteForceAndPerHeadSelection) {
 TEST(AdakvBudgets, BadArgumentsAreRejected) {
   const std::string where = "kv::adakv_budgets";
   const std::vector<std::vector<float>> scores = {{1, 2}, {3}};
-  test::expect_error([] { kv::adakv_budgets({}, 3); }, where, "head_scores");
-  test::expect_error([&] { budgets(scores, -1); }, where, "total_budget");
+  test::expect_rejected([] { kv::adakv_budgets({}, 3); }, where, "head_scores");
+  test::expect_rejected([&] { budgets(scores, -1); }, where, "total_budget");
   for (float alpha : {-0.1f, 1.5f, test::kNaN})
-    test::expect_error([&] { budgets(scores, 2, alpha); }, where, "alpha_safeguard");
+    test::expect_rejected([&] { budgets(scores, 2, alpha); }, where, "alpha_safeguard");
 }
 
 }  // namespace

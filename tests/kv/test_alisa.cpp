@@ -51,7 +51,7 @@ TEST(Alisa, TiesToTheLaterAndNanLast) {
 }
 
 TEST(Alisa, NegativeRecentIsRejected) {
-  test::expect_error([&] { run({.recent = -2}, kThirteen, 3); }, "kv::select", "policy.recent");
+  test::expect_rejected([&] { run({.recent = -2}, kThirteen, 3); }, "kv::select", "policy.recent");
 }
 
 }  // namespace

@@ -29,18 +29,10 @@ TYPED_TEST_SUITE(Evict, elements);
 /// (paged: blocks of 3).
 template <class C>
 kv_cache<C> filled_cache(kv_layout layout) {
-  kv_cache<C> cache({.batch = 2,
-                     .kv_heads = 3,
-                     .head_dim = 4,
-                     .value_dim = 3,
-                     .capacity = 13,
-                     .layout = layout,
-                     .block_size = 3});
-  test::kv_model model(2, 3);
-  std::mt19937_64 rng(31);
-  test::append_random<float>(cache, model, 0, 13, rng);
-  test::append_random<float>(cache, model, 1, 9, rng);
-  return cache;
+  return test::random_filled_cache<C>(
+      {.batch = 2, .kv_heads = 3, .head_dim = 4, .value_dim = 3, .capacity = 13, .layout = layout,
+       .block_size = 3},
+      {13, 9}, 31);
 }
 
 /// Every valid row of every head (keys and values, with int8 scales), read through the views.
@@ -159,26 +151,26 @@ TYPED_TEST(Evict, BadArgumentsChangeNothing) {
     const test::kv_snapshot before(cache);
     const std::string where = "kv::evict";
     const std::vector<float> nine(9, 1.0f), thirteen(13, 1.0f);
-    test::expect_error([&] { kv::evict(cache, 2, 0, kv::h2o{}, {.accumulated = nine}, 3); }, where,
+    test::expect_rejected([&] { kv::evict(cache, 2, 0, kv::h2o{}, {.accumulated = nine}, 3); }, where,
                        "b");
-    test::expect_error([&] { kv::evict(cache, 1, 3, kv::h2o{}, {.accumulated = nine}, 3); }, where,
+    test::expect_rejected([&] { kv::evict(cache, 1, 3, kv::h2o{}, {.accumulated = nine}, 3); }, where,
                        "h");
-    test::expect_error([&] { kv::evict(cache, 1, 0, kv::h2o{}, {.accumulated = nine}, -1); }, where,
+    test::expect_rejected([&] { kv::evict(cache, 1, 0, kv::h2o{}, {.accumulated = nine}, -1); }, where,
                        "budget");
-    test::expect_error(
+    test::expect_rejected(
         [&] { kv::evict(cache, 1, 0, kv::h2o{.recent = -1}, {.accumulated = nine}, 3); }, where,
         "policy.recent");
     // Statistics of the other sequence's length, or absent.
-    test::expect_error([&] { kv::evict(cache, 1, 0, kv::h2o{}, {.accumulated = thirteen}, 3); },
+    test::expect_rejected([&] { kv::evict(cache, 1, 0, kv::h2o{}, {.accumulated = thirteen}, 3); },
                        where, "stats.accumulated");
-    test::expect_error([&] { kv::evict(cache, 1, 0, kv::h2o{}, {}, 3); }, where,
+    test::expect_rejected([&] { kv::evict(cache, 1, 0, kv::h2o{}, {}, 3); }, where,
                        "stats.accumulated");
-    test::expect_error([&] { kv::evict(cache, 1, 0, kv::snapkv{}, {.accumulated = nine}, 3); },
+    test::expect_rejected([&] { kv::evict(cache, 1, 0, kv::snapkv{}, {.accumulated = nine}, 3); },
                        where, "stats.window");
-    test::expect_error(
+    test::expect_rejected(
         [&] { kv::evict(cache, 1, 0, kv::tova{}, {.last = nine, .window = thirteen}, 3); }, where,
         "stats.window");
-    test::expect_error([&] { kv::evict(cache, 1, 0, kv::knorm{}, {.last = thirteen}, 3); }, where,
+    test::expect_rejected([&] { kv::evict(cache, 1, 0, kv::knorm{}, {.last = thirteen}, 3); }, where,
                        "stats.last");
     EXPECT_TRUE(test::kv_snapshot(cache) == before);
   }

@@ -23,17 +23,10 @@ TYPED_TEST_SUITE(GatherKeys, elements);
 TYPED_TEST(GatherKeys, RowsAreTheViewsRows) {
   using C = TypeParam;
   for (kv_layout layout : {kv_layout::contiguous, kv_layout::paged}) {
-    kv_cache<C> cache({.batch = 2,
-                       .kv_heads = 3,
-                       .head_dim = 5,
-                       .value_dim = 2,
-                       .capacity = 13,
-                       .layout = layout,
-                       .block_size = 3});
-    test::kv_model model(2, 3);
-    std::mt19937_64 rng(6);
-    test::append_random<float>(cache, model, 0, 4, rng);
-    test::append_random<float>(cache, model, 1, 13, rng);
+    kv_cache<C> cache = test::random_filled_cache<C>(
+        {.batch = 2, .kv_heads = 3, .head_dim = 5, .value_dim = 2, .capacity = 13, .layout = layout,
+         .block_size = 3},
+        {4, 13}, 6);
     cache.remove(1, 2, std::vector<index_t>{0, 3, 7});
     for (index_t b = 0; b < 2; ++b)
       for (index_t h = 0; h < 3; ++h) {
@@ -47,9 +40,9 @@ TYPED_TEST(GatherKeys, RowsAreTheViewsRows) {
                 << b << " " << h << " " << s << " " << d;
         }
       }
-    test::expect_error([&] { kv::gather_keys(cache, 2, 0); }, "kv::gather_keys", "b");
-    test::expect_error([&] { kv::gather_keys(cache, -1, 0); }, "kv::gather_keys", "b");
-    test::expect_error([&] { kv::gather_keys(cache, 0, 3); }, "kv::gather_keys", "h");
+    test::expect_rejected([&] { kv::gather_keys(cache, 2, 0); }, "kv::gather_keys", "b");
+    test::expect_rejected([&] { kv::gather_keys(cache, -1, 0); }, "kv::gather_keys", "b");
+    test::expect_rejected([&] { kv::gather_keys(cache, 0, 3); }, "kv::gather_keys", "h");
   }
 }
 

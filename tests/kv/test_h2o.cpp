@@ -80,7 +80,7 @@ TEST(H2o, NanRanksLastInfinityFirst) {
 }
 
 TEST(H2o, NegativeRecentIsRejected) {
-  test::expect_error([&] { run({.recent = -1}, kSeven, 3); }, "kv::select", "policy.recent");
+  test::expect_rejected([&] { run({.recent = -1}, kSeven, 3); }, "kv::select", "policy.recent");
 }
 
 }  // namespace

@@ -102,9 +102,9 @@ TEST(Keyformer, NanAndNegativeAttentionRankLastZeroJustBefore) {
 
 TEST(Keyformer, BadFieldsAreRejected) {
   const std::vector<float> acc(7, 1.0f);
-  test::expect_error([&] { run({.recent = -1}, acc, 3); }, "kv::select", "policy.recent");
+  test::expect_rejected([&] { run({.recent = -1}, acc, 3); }, "kv::select", "policy.recent");
   for (float t : {-0.5f, kNaN, test::kInf, -test::kInf})
-    test::expect_error([&] { run({.temperature = t}, acc, 3); }, "kv::select",
+    test::expect_rejected([&] { run({.temperature = t}, acc, 3); }, "kv::select",
                        "policy.temperature");
 }
 

@@ -64,11 +64,11 @@ TEST(PyramidBudgets, ClampedToTheLength) {
 
 TEST(PyramidBudgets, BadArgumentsAreRejected) {
   const std::string where = "kv::pyramid_budgets";
-  test::expect_error([] { kv::pyramid_budgets(0, 10); }, where, "layers");
-  test::expect_error([] { kv::pyramid_budgets(4, -1); }, where, "average_budget");
+  test::expect_rejected([] { kv::pyramid_budgets(0, 10); }, where, "layers");
+  test::expect_rejected([] { kv::pyramid_budgets(4, -1); }, where, "average_budget");
   for (float beta : {0.5f, 0.0f, -2.0f, test::kNaN, test::kInf})
-    test::expect_error([&] { kv::pyramid_budgets(4, 10, beta); }, where, "beta");
-  test::expect_error([] { kv::pyramid_budgets(4, 10, 20.0f, -2); }, where, "length");
+    test::expect_rejected([&] { kv::pyramid_budgets(4, 10, beta); }, where, "beta");
+  test::expect_rejected([] { kv::pyramid_budgets(4, 10, 20.0f, -2); }, where, "length");
 }
 
 }  // namespace

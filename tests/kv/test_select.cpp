@@ -15,7 +15,7 @@
 namespace attnkit {
 namespace {
 
-using test::expect_error;
+using test::expect_rejected;
 using test::iota_positions;
 
 static_assert(kv::eviction_policy<kv::streaming_llm> && kv::eviction_policy<kv::h2o> &&
@@ -85,7 +85,7 @@ TYPED_TEST(SelectContract, EmptyInputsSelectNothing) {
 TYPED_TEST(SelectContract, NegativeBudgetIsRejected) {
   const inputs in(7, 1);
   for (index_t budget : {-1, -100})
-    expect_error(
+    expect_rejected(
         [&] { kv::select(sample_policy<TypeParam>(), in.keys.view(), in.stats(), budget); },
         "kv::select", "budget");
 }
@@ -97,18 +97,18 @@ TYPED_TEST(SelectContract, EveryInputMustHaveLEntriesOrNoneWhenIgnored) {
   const std::vector<float> short_span(6, 0.5f);
   const test::matrix short_keys(6, 3);
   // One input shorter than the others: always an error, read or not.
-  expect_error([&] { kv::select(policy, short_keys.view(), in.stats(), 3); }, "kv::select", "keys");
-  expect_error(
+  expect_rejected([&] { kv::select(policy, short_keys.view(), in.stats(), 3); }, "kv::select", "keys");
+  expect_rejected(
       [&] {
         kv::select(policy, in.keys.view(), {short_span, in.last, in.window}, 3);
       },
       "kv::select", "stats.accumulated");
-  expect_error(
+  expect_rejected(
       [&] {
         kv::select(policy, in.keys.view(), {in.accumulated, short_span, in.window}, 3);
       },
       "kv::select", "stats.last");
-  expect_error(
+  expect_rejected(
       [&] {
         kv::select(policy, in.keys.view(), {in.accumulated, in.last, short_span}, 3);
       },
@@ -117,7 +117,7 @@ TYPED_TEST(SelectContract, EveryInputMustHaveLEntriesOrNoneWhenIgnored) {
   const auto absent = [&](const std::string& name, bool needed, auto&& call) {
     SCOPED_TRACE(name);
     if (needed)
-      expect_error(call, "kv::select", name);
+      expect_rejected(call, "kv::select", name);
     else
       test::expect_valid_selection(call(), 7, 3);
   };
@@ -132,14 +132,14 @@ TYPED_TEST(SelectContract, EveryInputMustHaveLEntriesOrNoneWhenIgnored) {
     return kv::select(policy, in.keys.view(), {in.accumulated, in.last, {}}, 3);
   });
   // Even a budget >= L, which needs no ranking, checks its inputs.
-  expect_error([&] { kv::select(policy, short_keys.view(), in.stats(), 100); }, "kv::select",
+  expect_rejected([&] { kv::select(policy, short_keys.view(), in.stats(), 100); }, "kv::select",
                "keys");
 }
 
 TYPED_TEST(SelectContract, KeysWithNullDataAreRejected) {
   const inputs in(7, 3);
   const tensor_view<const float, 2> null_keys(nullptr, {7, 3});
-  expect_error([&] { kv::select(sample_policy<TypeParam>(), null_keys, in.stats(), 3); },
+  expect_rejected([&] { kv::select(sample_policy<TypeParam>(), null_keys, in.stats(), 3); },
                "kv::select", "keys");
 }
 

@@ -90,9 +90,9 @@ TEST(Snapkv, DefaultsAreTheReferenceImplementations) {
 }
 
 TEST(Snapkv, BadFieldsAreRejected) {
-  test::expect_error([&] { run({.window = -1}, kNine, 3); }, "kv::select", "policy.window");
+  test::expect_rejected([&] { run({.window = -1}, kNine, 3); }, "kv::select", "policy.window");
   for (index_t kernel : {0, -3, 2, 4})
-    test::expect_error([&] { run({.window = 2, .kernel = kernel}, kNine, 3); }, "kv::select",
+    test::expect_rejected([&] { run({.window = 2, .kernel = kernel}, kNine, 3); }, "kv::select",
                        "policy.kernel");
 }
 

@@ -53,9 +53,9 @@ TEST(StreamingLlm, DefaultsToFourSinks) {
 
 TEST(StreamingLlm, NegativeSinksAreRejected) {
   for (index_t sinks : {-1, -7})
-    test::expect_error([&] { run({.sinks = sinks}, 7, 3); }, "kv::select", "policy.sinks");
+    test::expect_rejected([&] { run({.sinks = sinks}, 7, 3); }, "kv::select", "policy.sinks");
   // Checked even when the budget keeps everything.
-  test::expect_error([&] { run({.sinks = -1}, 7, 70); }, "kv::select", "policy.sinks");
+  test::expect_rejected([&] { run({.sinks = -1}, 7, 70); }, "kv::select", "policy.sinks");
 }
 
 }  // namespace

@@ -65,12 +65,12 @@ TEST(SelectChannels, BadArgumentsAreRejected) {
   const hand_case c;
   const test::matrix wide(2, 5);
   const std::string where = "kv::select_channels";
-  test::expect_error([&] { kv::select_channels(kv::think{}, c.k.view(), wide.view(), 2); }, where,
+  test::expect_rejected([&] { kv::select_channels(kv::think{}, c.k.view(), wide.view(), 2); }, where,
                      "queries");
-  test::expect_error([&] { kv::select_channels(kv::think{}, c.k.view(), c.q.view(), -1); }, where,
+  test::expect_rejected([&] { kv::select_channels(kv::think{}, c.k.view(), c.q.view(), -1); }, where,
                      "channel_budget");
   const tensor_view<const float, 2> null_keys(nullptr, {3, 4});
-  test::expect_error([&] { kv::select_channels(kv::think{}, null_keys, c.q.view(), 2); }, where,
+  test::expect_rejected([&] { kv::select_channels(kv::think{}, null_keys, c.q.view(), 2); }, where,
                      "keys");
 }
 
@@ -82,18 +82,10 @@ TYPED_TEST_SUITE(PruneChannels, elements);
 /// A cache of B 2, Hkv 2, D 6, Dv 3 with 7 and 11 tokens (paged: blocks of 4).
 template <class C>
 kv_cache<C> filled_cache(kv_layout layout) {
-  kv_cache<C> cache({.batch = 2,
-                     .kv_heads = 2,
-                     .head_dim = 6,
-                     .value_dim = 3,
-                     .capacity = 11,
-                     .layout = layout,
-                     .block_size = 4});
-  test::kv_model model(2, 2);
-  std::mt19937_64 rng(12);
-  test::append_random<float>(cache, model, 0, 7, rng);
-  test::append_random<float>(cache, model, 1, 11, rng);
-  return cache;
+  return test::random_filled_cache<C>(
+      {.batch = 2, .kv_heads = 2, .head_dim = 6, .value_dim = 3, .capacity = 11, .layout = layout,
+       .block_size = 4},
+      {7, 11}, 12);
 }
 
 TYPED_TEST(PruneChannels, ZeroesExactlyThePrunedChannelsOfOneHead) {
@@ -155,21 +147,21 @@ TYPED_TEST(PruneChannels, BadArgumentsChangeNothing) {
     const test::kv_snapshot before(cache);
     const test::matrix q(2, 6, 1.0f), wide(2, 7, 1.0f);
     const std::string where = "kv::prune_channels";
-    test::expect_error([&] { kv::prune_channels(cache, 2, 0, kv::think{}, q.view(), 3); }, where,
+    test::expect_rejected([&] { kv::prune_channels(cache, 2, 0, kv::think{}, q.view(), 3); }, where,
                        "b");
-    test::expect_error([&] { kv::prune_channels(cache, 0, -1, kv::think{}, q.view(), 3); }, where,
+    test::expect_rejected([&] { kv::prune_channels(cache, 0, -1, kv::think{}, q.view(), 3); }, where,
                        "h");
-    test::expect_error([&] { kv::prune_channels(cache, 0, 0, kv::think{}, wide.view(), 3); }, where,
+    test::expect_rejected([&] { kv::prune_channels(cache, 0, 0, kv::think{}, wide.view(), 3); }, where,
                        "queries");
-    test::expect_error([&] { kv::prune_channels(cache, 0, 0, kv::think{}, q.view(), -1); }, where,
+    test::expect_rejected([&] { kv::prune_channels(cache, 0, 0, kv::think{}, q.view(), -1); }, where,
                        "channel_budget");
     const std::string zero = "kv_cache::zero_key_channels";
-    test::expect_error([&] { cache.zero_key_channels(0, 0, V{0, 6}); }, zero, "channels");
-    test::expect_error([&] { cache.zero_key_channels(0, 0, V{-1}); }, zero, "channels");
-    test::expect_error([&] { cache.zero_key_channels(0, 0, V{3, 3}); }, zero, "channels");
-    test::expect_error([&] { cache.zero_key_channels(0, 0, V{4, 2}); }, zero, "channels");
-    test::expect_error([&] { cache.zero_key_channels(0, 2, V{1}); }, zero, "h");
-    test::expect_error([&] { cache.zero_key_channels(5, 0, V{1}); }, zero, "b");
+    test::expect_rejected([&] { cache.zero_key_channels(0, 0, V{0, 6}); }, zero, "channels");
+    test::expect_rejected([&] { cache.zero_key_channels(0, 0, V{-1}); }, zero, "channels");
+    test::expect_rejected([&] { cache.zero_key_channels(0, 0, V{3, 3}); }, zero, "channels");
+    test::expect_rejected([&] { cache.zero_key_channels(0, 0, V{4, 2}); }, zero, "channels");
+    test::expect_rejected([&] { cache.zero_key_channels(0, 2, V{1}); }, zero, "h");
+    test::expect_rejected([&] { cache.zero_key_channels(5, 0, V{1}); }, zero, "b");
     EXPECT_TRUE(test::kv_snapshot(cache) == before);
   }
 }
