@@ -5,4 +5,5 @@
 #include <attnkit/core.hpp>
 #include <attnkit/exact.hpp>
 #include <attnkit/kv.hpp>
+#include <attnkit/linear.hpp>
 #include <attnkit/simd.hpp>
