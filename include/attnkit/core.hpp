@@ -5,6 +5,7 @@
 #include <attnkit/core/bf16.hpp>
 #include <attnkit/core/error.hpp>
 #include <attnkit/core/fp16.hpp>
+#include <attnkit/core/splitmix64.hpp>
 #include <attnkit/core/tensor_view.hpp>
 #include <attnkit/core/thread_pool.hpp>
 #include <attnkit/core/threads.hpp>

@@ -21,7 +21,6 @@
 #include <attnkit/kv/random.hpp>
 #include <attnkit/kv/select.hpp>
 #include <attnkit/kv/snapkv.hpp>
-#include <attnkit/kv/splitmix64.hpp>
 #include <attnkit/kv/streaming_llm.hpp>
 #include <attnkit/kv/think.hpp>
 #include <attnkit/kv/token_stats.hpp>

@@ -11,7 +11,7 @@
 #include <attnkit/core/error.hpp>
 #include <attnkit/core/tensor_view.hpp>
 #include <attnkit/kv/eviction_policy.hpp>
-#include <attnkit/kv/splitmix64.hpp>
+#include <attnkit/core/splitmix64.hpp>
 #include <attnkit/kv/token_stats.hpp>
 #include <attnkit/kv/top_positions.hpp>
 

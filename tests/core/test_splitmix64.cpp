@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Tests of detail::splitmix64_at against SplitMix64's published outputs, and the open unit
 // interval map.
-#include <attnkit/kv/splitmix64.hpp>
+#include <attnkit/core/splitmix64.hpp>
 
 #include <cmath>
 #include <cstdint>

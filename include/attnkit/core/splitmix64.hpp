@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// detail::splitmix64_at, the seeded counter-based generator of the randomised policies (the same
-// numbers on every platform and standard library).
+// detail::splitmix64_at, the seeded counter-based generator of the randomised parts (eviction
+// policies, random features): the same numbers on every platform and standard library.
 #pragma once
 
 #include <cstdint>
