@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: Apache-2.0
+// detail::delta_forward and the checks of the delta-rule entry points: one driver for the dense,
+// varlen and step calls of delta_rule and gated_delta_rule.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include <attnkit/core/tensor_view.hpp>
+#include <attnkit/core/threads.hpp>
+#include <attnkit/linear/arguments.hpp>
+#include <attnkit/linear/delta_chunked.hpp>
+#include <attnkit/linear/delta_recurrent.hpp>
+#include <attnkit/linear/delta_segment.hpp>
+#include <attnkit/linear/linear_options.hpp>
+
+namespace attnkit::detail {
+
+/// Checks a dense delta-rule call (g empty: not gated) and returns its sizes.
+inline linear_problem check_delta(std::string_view where, const tensor_view<const float, 4>& q,
+                                  const tensor_view<const float, 4>& k,
+                                  const tensor_view<const float, 4>& v,
+                                  const tensor_view<const float, 3>* g,
+                                  const tensor_view<const float, 3>& beta,
+                                  const tensor_view<float, 4>& out, const linear_options& opt,
+                                  const tensor_view<const float, 4>& initial_state,
+                                  const tensor_view<float, 4>& final_state) {
+  const auto p = check_linear_qkv(where, q, k, v, out, opt);
+  check_linear_options(where, opt, false, is_given(initial_state) || is_given(final_state));
+  if (g) check_linear_gate(where, "g", *g, q);
+  check_linear_gate(where, "beta", beta, q);
+  check_linear_state(where, "initial_state", initial_state, p);
+  check_linear_state(where, "final_state", final_state, p);
+  return p;
+}
+
+/// Checks a varlen delta-rule call (g empty: not gated) and returns its sizes, N the number
+/// of sequences.
+inline linear_problem check_delta_varlen(std::string_view where, const tensor_view<const float, 3>& q,
+                                         const tensor_view<const float, 3>& k,
+                                         const tensor_view<const float, 3>& v,
+                                         const tensor_view<const float, 2>* g,
+                                         const tensor_view<const float, 2>& beta,
+                                         const tensor_view<float, 3>& out,
+                                         std::span<const std::int32_t> cu_seqlens,
+                                         const linear_options& opt,
+                                         const tensor_view<const float, 4>& initial_state,
+                                         const tensor_view<float, 4>& final_state) {
+  auto p = check_linear_qkv(where, q, k, v, out, opt);
+  p.N = check_linear_cu_seqlens(where, cu_seqlens, p.T);
+  check_linear_options(where, opt, false, is_given(initial_state) || is_given(final_state));
+  if (g) check_linear_gate(where, "g", *g, q);
+  check_linear_gate(where, "beta", beta, q);
+  check_linear_state(where, "initial_state", initial_state, p);
+  check_linear_state(where, "final_state", final_state, p);
+  return p;
+}
+
+/// Checks a one-token step: q, k [B, H, K], v, out [B, H, V], g, beta [B, H] and the state
+/// [B, H, K, V], which must be given. Returns the sizes with N = B and T = 1.
+inline linear_problem check_delta_step(std::string_view where, const tensor_view<const float, 3>& q,
+                                       const tensor_view<const float, 3>& k,
+                                       const tensor_view<const float, 3>& v,
+                                       const tensor_view<const float, 2>* g,
+                                       const tensor_view<const float, 2>& beta,
+                                       const tensor_view<float, 3>& out,
+                                       const tensor_view<float, 4>& state, const linear_options& opt) {
+  auto p = check_linear_qkv(where, q, k, v, out, opt);
+  p.N = p.T;
+  p.T = 1;
+  check_linear_options(where, opt, false, true);
+  if (g) check_linear_gate(where, "g", *g, q);
+  check_linear_gate(where, "beta", beta, q);
+  require(is_given(state), where, "state", "a state [B, H, K, V] to update in place",
+          "an empty view");
+  check_linear_state(where, "state", state, p);
+  return p;
+}
+
+/// Runs every (sequence, head) of a checked call on get_num_threads() threads, in the mode of
+/// opt (the step API passes recurrent). Scratch: one core per thread, made on its first task.
+template <class Arch>
+void delta_forward(const linear_problem& p, const linear_options& opt, const delta_inputs& in) {
+  const int threads = get_num_threads();
+  // Chunks longer than the longest sequence only cost scratch: C x C buffers at C = 1024 take MiBs.
+  index_t longest = in.T;
+  for (std::size_t n = 1; n < in.cu_seqlens.size(); ++n)
+    longest = std::max<index_t>(longest, in.cu_seqlens[n] - in.cu_seqlens[n - 1]);
+  const index_t chunk = std::max<index_t>(1, std::min(opt.chunk_size, longest));
+  auto each = [&]<class Core>(auto make) {
+    std::vector<std::optional<Core>> cores(static_cast<std::size_t>(threads));
+    parallel_for(p.N * p.H, [&](index_t task, int slot) {
+      auto& core = cores[static_cast<std::size_t>(slot)];
+      if (!core) core.emplace(make());
+      core->run(in.segment(task / p.H, task % p.H));
+    });
+  };
+  if (opt.mode == linear_mode::recurrent)
+    each.template operator()<delta_recurrent<Arch>>([&] { return delta_recurrent<Arch>(p.K, p.V, p.scale); });
+  else
+    each.template operator()<delta_chunked<Arch>>(
+        [&] { return delta_chunked<Arch>(p.K, p.V, chunk, p.scale); });
+}
+
+}  // namespace attnkit::detail
