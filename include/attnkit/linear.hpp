@@ -5,9 +5,14 @@
 #pragma once
 
 #include <attnkit/linear/arguments.hpp>
+#include <attnkit/linear/delta_rule.hpp>
 #include <attnkit/linear/feature_maps.hpp>
+#include <attnkit/linear/gated_delta_rule.hpp>
+#include <attnkit/linear/gla.hpp>
+#include <attnkit/linear/linear_attention.hpp>
 #include <attnkit/linear/linear_options.hpp>
 #include <attnkit/linear/performer_feature_map.hpp>
 #include <attnkit/linear/prefix_attention.hpp>
 #include <attnkit/linear/reference.hpp>
 #include <attnkit/linear/reference_prefix_attention.hpp>
+#include <attnkit/linear/simple_gla.hpp>
