@@ -13,6 +13,8 @@
 #include <attnkit/simd/arch.hpp>
 #include <attnkit/simd/exp.hpp>
 #include <attnkit/tile/gemm_tile.hpp>
+#include <attnkit/tile/pack.hpp>
+#include <attnkit/tile/prefetch.hpp>
 #include <attnkit/tile/tile_config.hpp>
 
 namespace attnkit::detail {
@@ -27,16 +29,18 @@ namespace attnkit::detail {
 /// instead of giving inf - inf). Unrolling S_t = e^{g_t} S_{t-1} + k_t u_tᵀ:
 ///   S_t = e^{G_t} S + sum_{s<=t} Γ_ts k_s u_sᵀ,
 ///   u_t = beta_t (v_t - e^{G_t} Sᵀ k_t - sum_{s<t} Γ_ts (k_t . k_s) u_s).
-/// With A_ts = beta_t Γ_ts (k_t . k_s) for s < t (0 elsewhere), that is (I + A) U = B V -
-/// B E K S with B = diag(beta), E = diag(e^{G}); so with the UT transform T = (I + A)^{-1}
-/// (unit lower triangular, by forward substitution), W = T B E K and U0 = T B V:
-///   U' = U0 - W S                                   [n x V], the true u_t of the chunk
-///   O  = E (scale Q) S + P U',  P_ts = scale Γ_ts (q_t . k_s) for s <= t (t itself included:
-///                                o_t reads S_t, which already holds token t)
-///   S_next = e^{G_{n-1}} S + Kᵀ diag(Γ_{n-1, s}) U'.
-/// The three products with S (W S, Q S, Kᵀ U') cost 3 K V FMAs per token, as the recurrence
-/// does; the rest (Q Kᵀ, K Kᵀ, T [B E K | B V], P U') cost about C (2K + V) per token with the
-/// triangles skipped. Everything but T is a tile::gemm; T is C^3/6 vector FMAs.
+/// With A_ts = beta_t Γ_ts (k_t . k_s) for s < t (0 elsewhere), B = diag(beta), E = diag(e^{G}):
+///   (I + A) U = B V - B E K S,  so with the UT transform T = (I + A)^{-1} (unit lower triangular,
+///   by forward substitution):
+///   U = T X,  X = B V - (B E K) S                   [n x V], the true u_t of the chunk
+///   O = E (scale Q) S + P U,  P_ts = scale Γ_ts (q_t . k_s) for s <= t (t itself included:
+///                             o_t reads S_t, which already holds token t)
+///   S_next = e^{G_{n-1}} S + Kᵀ diag(Γ_{n-1, .}) U.
+/// The WY form W = T B E K (U = T B V - W S) costs C K more per token than applying T to X:
+/// the two products with S share one GEMM, Y = [B E K ; Q] S with 2n rows.
+/// Per token: 3 K V FMAs with S (as many as the recurrence), plus about C (K + V) for Q Kᵀ,
+/// K Kᵀ, T X and P U with the triangles (mostly) skipped, plus C²/6 for T. Everything but T is
+/// a tile::gemm.
 template <class Arch>
 class delta_chunked {
   using cfg = tile::tile_config<Arch>;
@@ -51,11 +55,11 @@ class delta_chunked {
  public:
   delta_chunked(index_t K, index_t V, index_t C, float scale)
       : K_(K), V_(V), C_(C), kp_(round_up(K)), vp_(round_up(V)), cp_(round_up(C)),
-        ldwu_(kp_ + vp_), scale_(scale), state_(size(K, vp_)), kt_(size(K, cp_)),
-        kk_(size(C, cp_)), p_(size(C, cp_)), t_(size(C, cp_)), kvb_(size(C, ldwu_)),
-        wu_(size(C, ldwu_)), o_(size(C, vp_)), ones_(size(1, vp_)), decay_(size(1, vp_)),
-        eg_(size(1, cp_)), glast_(size(1, cp_)), gamma_(size(1, cp_)) {
-    for (const auto* buf : {&state_, &kt_, &kk_, &p_, &t_, &kvb_, &wu_, &o_, &eg_, &glast_, &gamma_})
+        scale_(scale), state_(size(K, vp_)), aq_(size(2 * C, kp_)), kc_(size(C, kp_)),
+        kt_(size(K, cp_)), kk_(size(C, cp_)), p_(size(C, cp_)), t_(size(C, cp_)),
+        y_(size(2 * C, vp_)), x_(size(C, vp_)), u_(size(C, vp_)), ones_(size(1, vp_)),
+        decay_(size(1, vp_)), eg_(size(1, cp_)), glast_(size(1, cp_)), gamma_(size(1, cp_)) {
+    for (const auto* buf : {&state_, &aq_, &kc_, &kt_, &kk_, &p_, &t_, &y_, &x_, &u_, &eg_, &glast_, &gamma_})
       std::fill_n(buf->data(), buf->size(), 0.0f);
     std::fill_n(ones_.data(), vp_, 1.0f);
   }
@@ -109,24 +113,42 @@ class delta_chunked {
   }
 
   void chunk(const delta_segment& s, index_t t0, index_t n, bool has_state, bool update_state) {
-    const float* kc = s.k + t0 * s.k_stride;
-    const float* qc = s.q + t0 * s.q_stride;
-    const float* vc = s.v + t0 * s.v_stride;
     const float* bc = s.beta + t0 * s.beta_stride;
     const float* gc = s.g ? s.g + t0 * s.g_stride : nullptr;
     const index_t ncp = round_up(n);
     auto beta = [&](index_t t) { return bc[t * s.beta_stride]; };
     auto gate = [&](index_t t) { return gc[t * s.g_stride]; };
 
-    // KT: [K x cp] the chunk's keys transposed, columns n..ncp-1 zero.
-    for (index_t i = 0; i < K_; ++i) {
-      float* row = kt_.data() + i * cp_;
-      for (index_t t = 0; t < n; ++t) row[t] = kc[t * s.k_stride + i];
-      std::fill(row + n, row + ncp, 0.0f);
-    }
+    // Q, K [n x kp], V [n x vp]: the chunk's rows, contiguous and zero-padded (Q into aq_ at
+    // row n, V into x_). Read in place (BSHD: rows 2 KiB apart at H = 4, K = 128), the rows fall
+    // into few L1 sets; the transpose and packing then took 10% of the call at C = 64. The next
+    // chunk's rows are prefetched into L2 meanwhile, a quarter after each large step (the
+    // hardware prefetchers do not follow the row stride).
+    float* qc = aq_.data() + n * kp_;
+    tile::copy_rows<Arch>(s.q + t0 * s.q_stride, s.q_stride, n, K_, qc, kp_, n);
+    tile::copy_rows<Arch>(s.k + t0 * s.k_stride, s.k_stride, n, K_, kc_.data(), kp_, n);
+    tile::copy_rows<Arch>(s.v + t0 * s.v_stride, s.v_stride, n, V_, x_.data(), vp_, n);
+    const index_t next = std::min(C_, s.T - t0 - n);
+    constexpr index_t kF = sizeof(float);
+    tile::row_prefetcher pq(s.q + (t0 + n) * s.q_stride, s.q_stride * kF, next, K_ * kF),
+        pk(s.k + (t0 + n) * s.k_stride, s.k_stride * kF, next, K_ * kF),
+        pv(s.v + (t0 + n) * s.v_stride, s.v_stride * kF, next, V_ * kF);
+    auto prefetch = [&](index_t rows) { pq.step(rows), pk.step(rows), pv.step(rows); };
+
+    // KT: [K x cp] the chunk's keys transposed, columns n..ncp-1 zero; in 8 x 8 blocks, which
+    // write 32-byte runs instead of one float per 256-byte row (4x faster than row by row).
+    for (index_t t0b = 0; t0b < ncp; t0b += 8)
+      for (index_t i0 = 0; i0 < K_; i0 += 8) {
+        const index_t te = std::min<index_t>(8, n - t0b), ie = std::min<index_t>(8, K_ - i0);
+        for (index_t i = 0; i < ie; ++i) {
+          float* dst = kt_.data() + (i0 + i) * cp_ + t0b;
+          for (index_t t = 0; t < 8; ++t) dst[t] = t < te ? kc_[std::size_t((t0b + t) * kp_ + i0 + i)] : 0.0f;
+        }
+      }
     // KK = K Kᵀ, P = Q Kᵀ: [n x ncp], the lower triangles.
-    lower_panels(n, K_, {kc, s.k_stride, 1}, kt_.data(), cp_, kk_.data(), cp_);
-    lower_panels(n, K_, {qc, s.q_stride, 1}, kt_.data(), cp_, p_.data(), cp_);
+    lower_panels(n, K_, {kc_.data(), kp_, 1}, kt_.data(), cp_, kk_.data(), cp_);
+    lower_panels(n, K_, {qc, kp_, 1}, kt_.data(), cp_, p_.data(), cp_);
+    prefetch((next + 3) / 4);
 
     // eg_t = e^{G_t}.
     float G = 0.0f;
@@ -167,58 +189,65 @@ class delta_chunked {
         for (index_t j = 0; j < n; ++j) glast_[std::size_t(j)] = gam[j];
     }
 
-    // KVb [n x ldwu]: row s = [-beta_s e^{G_s} k_s | beta_s v_s], each part zero-padded. The
-    // minus sign makes the first half of WU = T KVb hold -W, so U' = U0 + (-W) S is a GEMM
-    // update of U0 in place.
+    // aq_ rows 0..n-1 = B E K; Y = [B E K ; Q] S [2n x vp]; X = B V - Y_0..n-1 (in x_, which
+    // holds V); O = E (scale Q) S = scale e^{G_t} Y_{n+t} (in y_ rows n..2n-1).
+    float* o = y_.data() + n * vp_;
     for (index_t t = 0; t < n; ++t) {
-      float* row = kvb_.data() + t * ldwu_;
-      const float bk = -beta(t) * eg_[std::size_t(t)], bv = beta(t);
-      for (index_t i = 0; i < K_; ++i) row[i] = bk * kc[t * s.k_stride + i];
-      std::fill(row + K_, row + kp_, 0.0f);
-      for (index_t j = 0; j < V_; ++j) row[kp_ + j] = bv * vc[t * s.v_stride + j];
-      std::fill(row + kp_ + V_, row + ldwu_, 0.0f);
+      const batch bk(beta(t) * eg_[std::size_t(t)]);
+      float* row = aq_.data() + t * kp_;
+      for (index_t i = 0; i < kp_; i += kWidth)
+        (bk * batch::load_aligned(kc_.data() + t * kp_ + i)).store_aligned(row + i);
     }
-    // WU = T KVb = [-W | U0]: [n x ldwu].
-    lower_rows(n, ldwu_, t_.data(), cp_, kvb_.data(), ldwu_, wu_.data(), ldwu_, nullptr);
-    float* u = wu_.data() + kp_;  // U' [n x vp], row stride ldwu
-
-    if (has_state) {
-      // U' = U0 + (-W) S; O = E (scale Q) S + P U'.
-      tile::gemm<Arch, kRows, kVecs>(n, vp_, K_, {wu_.data(), ldwu_, 1}, state_.data(), vp_, u,
-                                     ldwu_, ones_.data());
-      tile::gemm<Arch, kRows, kVecs>(n, vp_, K_, {qc, s.q_stride, 1}, state_.data(), vp_,
-                                     o_.data(), vp_, nullptr);
-      for (index_t t = 0; t < n; ++t) {
-        const batch f(scale_ * eg_[std::size_t(t)]);
-        float* o = o_.data() + t * vp_;
-        for (index_t j = 0; j < vp_; j += kWidth) (f * batch::load_aligned(o + j)).store_aligned(o + j);
+    if (has_state)
+      tile::gemm<Arch, kRows, kVecs>(2 * n, vp_, K_, {aq_.data(), kp_, 1}, state_.data(), vp_,
+                                     y_.data(), vp_, nullptr);
+    prefetch((next + 3) / 4);
+    for (index_t t = 0; t < n; ++t) {
+      const batch b(beta(t)), f(scale_ * eg_[std::size_t(t)]);
+      float* x = x_.data() + t * vp_;
+      float* ot = o + t * vp_;
+      const float* y = y_.data() + t * vp_;
+      for (index_t j = 0; j < vp_; j += kWidth) {
+        const batch xv = b * batch::load_aligned(x + j);
+        if (has_state) {
+          (xv - batch::load_aligned(y + j)).store_aligned(x + j);
+          (f * batch::load_aligned(ot + j)).store_aligned(ot + j);
+        } else {
+          xv.store_aligned(x + j);
+        }
       }
-      lower_rows(n, vp_, p_.data(), cp_, u, ldwu_, o_.data(), vp_, ones_.data());
-    } else {
-      lower_rows(n, vp_, p_.data(), cp_, u, ldwu_, o_.data(), vp_, nullptr);
     }
+    // U = T X; O += P U.
+    float* u = u_.data();
+    lower_rows(n, vp_, t_.data(), cp_, x_.data(), vp_, u, vp_, nullptr);
+    prefetch((next + 3) / 4);
+    lower_rows(n, vp_, p_.data(), cp_, u, vp_, o, vp_, has_state ? ones_.data() : nullptr);
     for (index_t t = 0; t < n; ++t)
-      std::memcpy(s.out + (t0 + t) * s.out_stride, o_.data() + t * vp_, std::size_t(V_) * sizeof(float));
+      std::memcpy(s.out + (t0 + t) * s.out_stride, o + t * vp_, std::size_t(V_) * sizeof(float));
 
+    prefetch(next);
     if (!update_state) return;
     // S = e^{G_{n-1}} S + Kᵀ diag(Γ_{n-1, .}) U'.
     const float* col_scale = ones_.data();
     if (gc) {
       for (index_t t = 0; t < n; ++t) {
         const batch f(glast_[std::size_t(t)]);
-        float* row = u + t * ldwu_;
+        float* row = u + t * vp_;
         for (index_t j = 0; j < vp_; j += kWidth) (f * batch::load_aligned(row + j)).store_aligned(row + j);
       }
       std::fill_n(decay_.data(), vp_, eg_[std::size_t(n - 1)]);
       col_scale = decay_.data();
     }
-    tile::gemm<Arch, kRows, kVecs>(K_, vp_, n, {kc, 1, s.k_stride}, u, ldwu_, state_.data(), vp_,
+    tile::gemm<Arch, kRows, kVecs>(K_, vp_, n, {kc_.data(), 1, kp_}, u, vp_, state_.data(), vp_,
                                    col_scale);
   }
 
-  index_t K_, V_, C_, kp_, vp_, cp_, ldwu_;
+  index_t K_, V_, C_, kp_, vp_, cp_;
   float scale_;
-  aligned_buffer<float> state_, kt_, kk_, p_, t_, kvb_, wu_, o_, ones_, decay_, eg_, glast_, gamma_;
+  // state_ [K x vp]; aq_ [2C x kp] = [B E K ; Q] (Q at row n); kc_ [C x kp]; kt_ [K x cp] = Kᵀ;
+  // kk_, p_, t_ [C x cp]; y_ [2C x vp] = aq_ S, then O in rows n..2n-1; x_ (V, then X) and
+  // u_ [C x vp].
+  aligned_buffer<float> state_, aq_, kc_, kt_, kk_, p_, t_, y_, x_, u_, ones_, decay_, eg_, glast_, gamma_;
 };
 
 }  // namespace attnkit::detail
