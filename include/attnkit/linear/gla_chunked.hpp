@@ -17,6 +17,7 @@
 #include <attnkit/simd/reduce.hpp>
 #include <attnkit/tile/gemm_tile.hpp>
 #include <attnkit/tile/pack.hpp>
+#include <attnkit/tile/prefetch.hpp>
 
 namespace attnkit::detail {
 
@@ -61,8 +62,9 @@ class gla_chunked {
         qt_(size(C_ * Kp_)), ku_(size(C_ * Kp_)), qh_(size(C_ * Kp_)),
         b_(size(std::max(C_ * Kp_, Cp_) + kW)), kt_(size(Kp_ * Cp_)), a_(size(C_ * Cp_)),
         vc_(size(C_ * Vp_)), ot_(size(C_ * Vp_)), ones_(size(Vp_)), col_(size(Vp_)),
-        vec_(size(4 * Kp_)) {
+        vec_(size(5 * Kp_)), zero_(vec_.data() + 4 * Kp_) {
     std::fill(ones_.data(), ones_.data() + Vp_, 1.0f);
+    std::fill(zero_, zero_ + Kp_, 0.0f);
   }
 
   /// Every output and the final state of one segment.
@@ -170,14 +172,18 @@ class gla_chunked {
     for (index_t i = 0; i < n; ++i) {
       const float* g = s.g + (t0 + i) * s.g_step;
       float* bi = b + i * Kp_;
-      const float* prev = i > 0 ? bi - Kp_ : nullptr;
-      for (index_t d = 0; d < K_; ++d)
-        bi[d] = (prev ? prev[d] : 0.0f) + std::max(g[d * s.g_dstride], kMinGate);
+      const float* prev = i > 0 ? bi - Kp_ : zero_;
+      index_t d = 0;
+      if (s.g_dstride == 1)  // max(lo, NaN) is NaN on x86: NaN gates stay NaN
+        for (; d + kW <= K_; d += kW)
+          (batch::load_aligned(prev + d) + xsimd::max(batch(kMinGate), batch::load_unaligned(g + d)))
+              .store_aligned(bi + d);
+      for (; d < K_; ++d) bi[d] = prev[d] + std::max(g[d * s.g_dstride], kMinGate);
       std::fill(bi + K_, bi + Kp_, 0.0f);
-      for_batches(Kp_, [&](index_t d) {
-        const batch x = batch::load_aligned(bi + d);
-        xsimd::min(batch::load_aligned(lo + d), x).store_aligned(lo + d);
-        xsimd::max(batch::load_aligned(hi + d), x).store_aligned(hi + d);
+      for_batches(Kp_, [&](index_t e) {
+        const batch x = batch::load_aligned(bi + e);
+        xsimd::min(batch::load_aligned(lo + e), x).store_aligned(lo + e);
+        xsimd::max(batch::load_aligned(hi + e), x).store_aligned(hi + e);
       });
     }
     const float* last = b + (n - 1) * Kp_;
@@ -277,8 +283,32 @@ class gla_chunked {
     zero_upper(n);
   }
 
+  /// Prefetchers of the next chunk's rows of q, k, v and a unit-stride gk: rows of a BSHD tensor
+  /// sit H rows apart, which the hardware prefetchers do not follow; without them the copies
+  /// and the gate sums waited on DRAM for about a quarter of the gla time (T = 8192, H = 4).
+  struct next_rows {
+    tile::row_prefetcher q, k, v, g;
+    void step(index_t rows) noexcept {
+      q.step(rows), k.step(rows), v.step(rows), g.step(rows);
+    }
+  };
+
+  next_rows prefetch_next(const gla_segment& s, index_t t0) const {
+    const index_t t1 = t0 + C_;
+    if (t1 >= s.T) return {};
+    const index_t n = std::min(C_, s.T - t1);
+    auto rows = [&](const float* x, index_t step, index_t floats) {
+      return tile::row_prefetcher(x + t1 * step, step * index_t(sizeof(float)), n,
+                                  floats * index_t(sizeof(float)));
+    };
+    next_rows r{rows(s.q, s.q_step, K_), rows(s.k, s.k_step, K_), rows(s.v, s.v_step, c_.V), {}};
+    if (c_.gate == gla_gate::vector && s.g_dstride == 1) r.g = rows(s.g, s.g_step, K_);
+    return r;
+  }
+
   void chunk(const gla_segment& s, index_t t0, index_t n) {
     load_chunk(s, t0, n, true, true);
+    next_rows next = prefetch_next(s, t0);
     const bool gated = c_.gate != gla_gate::none;
     const bool small_span = gated ? gates(s, t0, n) : true;
     const float* qt = gated ? qt_.data() : qs_.data();
@@ -286,6 +316,7 @@ class gla_chunked {
     float* S = state_.row(0);
     // O [n x Vp] = qt [n x K] S [K x Vp]: the inter-chunk part, with the state entering the chunk.
     gemm(n, Vp_, K_, {qt, Kp_, 1}, S, Vp_, ot_.data(), Vp_, nullptr);
+    next.step(C_ / 2);
     if (c_.gate != gla_gate::vector) scores_scalar(n);
     else if (small_span) scores_one_gemm(n);
     else scores_sub_chunks(n);
@@ -295,6 +326,7 @@ class gla_chunked {
       gemm(i1 - i0, Vp_, i1, {a_.data() + i0 * Cp_, Cp_, 1}, vc_.data(), Vp_,
            ot_.data() + i0 * Vp_, Vp_, ones_.data());
     }
+    next.step(C_);
     write_out(s, t0, n);
     // S [K x Vp] = decay(S) + kuᵀ [K x n] V [n x Vp]
     const float* decay = ones_.data();
@@ -341,7 +373,8 @@ class gla_chunked {
   aligned_buffer<float> a_;        // the causal scores A            [C x Cp]
   aligned_buffer<float> vc_, ot_;  // v (ones column), outputs       [C x Vp]
   aligned_buffer<float> ones_, col_;  // column scales: 1, e^{b_n} (simple_gla)   [Vp]
-  aligned_buffer<float> vec_;      // per-key vectors: span lo, hi, two factors   [4 x Kp]
+  aligned_buffer<float> vec_;      // per-key vectors: span lo, hi, two factors, 0  [5 x Kp]
+  float* zero_;                    // Kp zeros (the cumulative gate before the chunk)
 };
 
 }  // namespace attnkit::detail
