@@ -14,7 +14,6 @@
 #include <attnkit/simd/exp.hpp>
 #include <attnkit/tile/gemm_tile.hpp>
 #include <attnkit/tile/pack.hpp>
-#include <attnkit/tile/prefetch.hpp>
 #include <attnkit/tile/tile_config.hpp>
 
 namespace attnkit::detail {
@@ -121,19 +120,12 @@ class delta_chunked {
 
     // Q, K [n x kp], V [n x vp]: the chunk's rows, contiguous and zero-padded (Q into aq_ at
     // row n, V into x_). Read in place (BSHD: rows 2 KiB apart at H = 4, K = 128), the rows fall
-    // into few L1 sets; the transpose and packing then took 10% of the call at C = 64. The next
-    // chunk's rows are prefetched into L2 meanwhile, a quarter after each large step (the
-    // hardware prefetchers do not follow the row stride).
+    // into few L1 sets; the transpose and packing then took 10% of the call at C = 64. (Software
+    // prefetch of the next chunk's rows, tile::row_prefetcher, measured no gain here.)
     float* qc = aq_.data() + n * kp_;
     tile::copy_rows<Arch>(s.q + t0 * s.q_stride, s.q_stride, n, K_, qc, kp_, n);
     tile::copy_rows<Arch>(s.k + t0 * s.k_stride, s.k_stride, n, K_, kc_.data(), kp_, n);
     tile::copy_rows<Arch>(s.v + t0 * s.v_stride, s.v_stride, n, V_, x_.data(), vp_, n);
-    const index_t next = std::min(C_, s.T - t0 - n);
-    constexpr index_t kF = sizeof(float);
-    tile::row_prefetcher pq(s.q + (t0 + n) * s.q_stride, s.q_stride * kF, next, K_ * kF),
-        pk(s.k + (t0 + n) * s.k_stride, s.k_stride * kF, next, K_ * kF),
-        pv(s.v + (t0 + n) * s.v_stride, s.v_stride * kF, next, V_ * kF);
-    auto prefetch = [&](index_t rows) { pq.step(rows), pk.step(rows), pv.step(rows); };
 
     // KT: [K x cp] the chunk's keys transposed, columns n..ncp-1 zero; in 8 x 8 blocks, which
     // write 32-byte runs instead of one float per 256-byte row (4x faster than row by row).
@@ -148,7 +140,6 @@ class delta_chunked {
     // KK = K Kᵀ, P = Q Kᵀ: [n x ncp], the lower triangles.
     lower_panels(n, K_, {kc_.data(), kp_, 1}, kt_.data(), cp_, kk_.data(), cp_);
     lower_panels(n, K_, {qc, kp_, 1}, kt_.data(), cp_, p_.data(), cp_);
-    prefetch((next + 3) / 4);
 
     // eg_t = e^{G_t}.
     float G = 0.0f;
@@ -201,7 +192,6 @@ class delta_chunked {
     if (has_state)
       tile::gemm<Arch, kRows, kVecs>(2 * n, vp_, K_, {aq_.data(), kp_, 1}, state_.data(), vp_,
                                      y_.data(), vp_, nullptr);
-    prefetch((next + 3) / 4);
     for (index_t t = 0; t < n; ++t) {
       const batch b(beta(t)), f(scale_ * eg_[std::size_t(t)]);
       float* x = x_.data() + t * vp_;
@@ -220,12 +210,10 @@ class delta_chunked {
     // U = T X; O += P U.
     float* u = u_.data();
     lower_rows(n, vp_, t_.data(), cp_, x_.data(), vp_, u, vp_, nullptr);
-    prefetch((next + 3) / 4);
     lower_rows(n, vp_, p_.data(), cp_, u, vp_, o, vp_, has_state ? ones_.data() : nullptr);
     for (index_t t = 0; t < n; ++t)
       std::memcpy(s.out + (t0 + t) * s.out_stride, o + t * vp_, std::size_t(V_) * sizeof(float));
 
-    prefetch(next);
     if (!update_state) return;
     // S = e^{G_{n-1}} S + Kᵀ diag(Γ_{n-1, .}) U'.
     const float* col_scale = ones_.data();
