@@ -3,10 +3,12 @@
 // simple_gla and gla: checks, segments, then the chunked or recurrent core over (sequence, head).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <attnkit/core/tensor_view.hpp>
@@ -21,20 +23,39 @@
 
 namespace attnkit::detail {
 
-/// Runs every segment on get_num_threads() threads, one (sequence, head) per task, each thread
-/// with its own core (scratch allocated on its first task).
+/// Runs every segment on get_num_threads() threads, each thread with its own core (scratch
+/// allocated on its first task). Recurrent: one (sequence, head) per task. Chunked: runs of
+/// consecutive segments of equal length (the heads of a sequence), at most kMaxGroup and few
+/// enough that every thread still gets two tasks, which the core runs interleaved chunk by chunk.
 template <class Arch>
 void run_gla(const gla_call& c, const std::vector<gla_segment>& segs) {
-  auto run = [&]<class Core>() {
-    std::vector<std::unique_ptr<Core>> cores(static_cast<std::size_t>(get_num_threads()));
+  if (c.mode != linear_mode::chunked) {
+    std::vector<std::unique_ptr<gla_recurrent<Arch>>> cores(static_cast<std::size_t>(get_num_threads()));
     parallel_for(static_cast<index_t>(segs.size()), [&](index_t task, int slot) {
       auto& core = cores[static_cast<std::size_t>(slot)];
-      if (!core) core = std::make_unique<Core>(c);
+      if (!core) core = std::make_unique<gla_recurrent<Arch>>(c);
       core->run(segs[static_cast<std::size_t>(task)]);
     });
-  };
-  if (c.mode == linear_mode::chunked) run.template operator()<gla_chunked<Arch>>();
-  else run.template operator()<gla_recurrent<Arch>>();
+    return;
+  }
+  constexpr index_t kMaxGroup = 4;
+  const index_t threads = get_num_threads();
+  const index_t total = static_cast<index_t>(segs.size());
+  const index_t group = std::clamp<index_t>(threads > 1 ? total / (2 * threads) : total, 1, kMaxGroup);
+  std::vector<std::pair<index_t, index_t>> tasks;  // first segment, count
+  for (index_t i = 0; i < total;) {
+    index_t n = 1;
+    while (n < group && i + n < total && segs[std::size_t(i + n)].T == segs[std::size_t(i)].T) ++n;
+    tasks.emplace_back(i, n);
+    i += n;
+  }
+  std::vector<std::unique_ptr<gla_chunked<Arch>>> cores(static_cast<std::size_t>(threads));
+  parallel_for(static_cast<index_t>(tasks.size()), [&](index_t task, int slot) {
+    auto& core = cores[static_cast<std::size_t>(slot)];
+    if (!core) core = std::make_unique<gla_chunked<Arch>>(c);
+    const auto [first, count] = tasks[std::size_t(task)];
+    core->run(segs.data() + first, count);
+  });
 }
 
 inline gla_call make_gla_call(gla_gate gate, const linear_problem& p, const linear_options& opt) {
