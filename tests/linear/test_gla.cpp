@@ -124,77 +124,13 @@ TEST(Gla, ThreadCountsGiveTheSameBits) {
 
 // Packed sequences (one empty) equal dense calls on each sequence, with a state per sequence.
 TEST(Gla, VarlenEqualsPerSequenceCalls) {
-  const std::vector<std::int32_t> cu{0, 5, 5, 70, 133};
-  const index_t N = 4, total = 133, H = 2, K = 12, V = 9;
-  const auto q = random_tensor<float, 3>({total, H, K}, 1), k = random_tensor<float, 3>({total, H, K}, 2);
-  const auto v = random_tensor<float, 3>({total, H, V}, 3);
-  const auto gk = random_tensor<float, 3>({total, H, K}, 4, -1.0, 0.0);
-  const auto s0 = random_tensor<float, 4>({N, H, K, V}, 5);
-  for_each_arch([&]<class Arch>() {
-    for (auto mode : {linear_mode::chunked, linear_mode::recurrent}) {
-      linear_options opt;
-      opt.mode = mode;
-      opt.chunk_size = 16;
-      tensor<float, 3> out({total, H, V}, -1.0f);
-      tensor<float, 4> s1({N, H, K, V}, -1.0f);
-      gla<Arch>(q.cview(), k.cview(), v.cview(), gk.cview(), out.view(), cu, opt, s0.cview(), s1.view());
-      for (index_t s = 0; s < N; ++s) {
-        const index_t t0 = cu[std::size_t(s)], T = cu[std::size_t(s) + 1] - t0;
-        auto rows = [&](const tensor<float, 3>& x) {  // [1, T, H, X] view of the sequence
-          return tensor_view<const float, 4>(x.storage().data() + t0 * H * x.extents()[2],
-                                             {1, T, H, x.extents()[2]});
-        };
-        tensor<float, 4> want_out({1, T, H, V}), want_s1({1, H, K, V});
-        const tensor_view<const float, 4> s0_seq(s0.storage().data() + s * H * K * V, {1, H, K, V});
-        gla<Arch>(rows(q), rows(k), rows(v), rows(gk), want_out.view(), opt, s0_seq, want_s1.view());
-        for (index_t t = 0; t < T; ++t)
-          for (index_t h = 0; h < H; ++h)
-            for (index_t j = 0; j < V; ++j) ASSERT_EQ(out(t0 + t, h, j), want_out(0, t, h, j));
-        for (index_t h = 0; h < H; ++h)
-          for (index_t i = 0; i < K; ++i)
-            for (index_t j = 0; j < V; ++j) ASSERT_EQ(s1(s, h, i, j), want_s1(0, h, i, j));
-      }
-    }
-  });
+  expect_varlen_equals_dense(make_varlen_problem(kind::gla, {0, 5, 5, 70, 133}, 2, 12, 9), {});
 }
 
 // T steps on a state equal one recurrent call (bit for bit) and the reference.
 TEST(Gla, StepsEqualTheRecurrence) {
   const dims n{.B = 2, .T = 40, .H = 3, .K = 10, .V = 14};
-  const auto p = make_problem(kind::gla, n, 51, -0.7, 0.0);
-  const auto want = run_reference(p, {}, true);
-  for_each_arch([&]<class Arch>() {
-    linear_options opt;
-    opt.mode = linear_mode::recurrent;
-    const auto recurrent = run_kernel<Arch>(p, opt, true);
-    auto state = p.s0;
-    tensor<float, 4> out({n.B, n.T, n.H, n.V});
-    const index_t H = n.H;
-    for (index_t t = 0; t < n.T; ++t) {
-      auto token = [&](const tensor<float, 4>& x) {  // [B, H, X] of token t
-        const auto& e = x.extents();
-        return tensor_view<const float, 3>(x.storage().data() + t * H * e[3], {e[0], H, e[3]},
-                                           {e[1] * H * e[3], e[3], 1});
-      };
-      const tensor_view<float, 3> o(out.storage().data() + t * H * n.V, {n.B, H, n.V},
-                                    {n.T * H * n.V, n.V, 1});
-      gla_step<Arch>(token(p.q), token(p.k), token(p.v), token(p.gk), o, state.view());
-    }
-    EXPECT_EQ(out.storage(), recurrent.out.storage());
-    EXPECT_EQ(state.storage(), recurrent.state.storage());
-    EXPECT_TRUE(within_rms_tolerance(out.cview(), want.out.cview(), kRmsLimit));
-  });
-}
-
-template <class F>
-void expect_rejected(const char* argument, F&& call) {
-  try {
-    call();
-    ADD_FAILURE() << "no attnkit::error for " << argument;
-  } catch (const attnkit::error& e) {
-    EXPECT_NE(std::string(e.what()).find(std::string("'") + argument + "'"), std::string::npos)
-        << e.what();
-  }
+  expect_steps_equal_recurrence(make_problem(kind::gla, n, 51, -0.7, 0.0));
 }
 
 TEST(Gla, BadArgumentsThrowAndWriteNothing) {
@@ -232,11 +168,7 @@ TEST(Gla, BadArgumentsThrowAndWriteNothing) {
   expect_rejected("opt.normalize", [&] { gla_step(q2.cview(), q2.cview(), v2.cview(), q2.cview(), out2.view(), state.view(), opt); });
   expect_rejected("state", [&] { gla_step(q2.cview(), q2.cview(), v2.cview(), q2.cview(), out2.view(), {}); });
   expect_rejected("gk", [&] { gla_step(q2.cview(), q2.cview(), v2.cview(), v2.cview(), out2.view(), state.view()); });
-  for (float x : out.storage()) EXPECT_EQ(x, -7.0f);
-  for (float x : s1.storage()) EXPECT_EQ(x, -7.0f);
-  for (float x : out3.storage()) EXPECT_EQ(x, -7.0f);
-  for (float x : out2.storage()) EXPECT_EQ(x, -7.0f);
-  for (float x : state.storage()) EXPECT_EQ(x, -7.0f);
+  expect_unwritten(-7.0f, out, s1, out3, out2, state);
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // detail::delta_forward and the checks of the delta-rule entry points: one driver for the dense,
-// varlen and step calls of delta_rule and gated_delta_rule.
+// varlen and step calls of delta_rule and gated_delta_rule (detail::delta_call, delta_step).
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -20,38 +21,19 @@
 
 namespace attnkit::detail {
 
-/// Checks a dense delta-rule call (g empty: not gated) and returns its sizes.
-inline linear_problem check_delta(std::string_view where, const tensor_view<const float, 4>& q,
-                                  const tensor_view<const float, 4>& k,
-                                  const tensor_view<const float, 4>& v,
-                                  const tensor_view<const float, 3>* g,
-                                  const tensor_view<const float, 3>& beta,
-                                  const tensor_view<float, 4>& out, const linear_options& opt,
-                                  const tensor_view<const float, 4>& initial_state,
-                                  const tensor_view<float, 4>& final_state) {
-  const auto p = check_linear_qkv(where, q, k, v, out, opt);
-  check_linear_options(where, opt, false, is_given(initial_state) || is_given(final_state));
-  if (g) check_linear_gate(where, "g", *g, q);
-  check_linear_gate(where, "beta", beta, q);
-  check_linear_state(where, "initial_state", initial_state, p);
-  check_linear_state(where, "final_state", final_state, p);
-  return p;
-}
-
-/// Checks a varlen delta-rule call (g empty: not gated) and returns its sizes, N the number
-/// of sequences.
-inline linear_problem check_delta_varlen(std::string_view where, const tensor_view<const float, 3>& q,
-                                         const tensor_view<const float, 3>& k,
-                                         const tensor_view<const float, 3>& v,
-                                         const tensor_view<const float, 2>* g,
-                                         const tensor_view<const float, 2>& beta,
-                                         const tensor_view<float, 3>& out,
-                                         std::span<const std::int32_t> cu_seqlens,
-                                         const linear_options& opt,
-                                         const tensor_view<const float, 4>& initial_state,
-                                         const tensor_view<float, 4>& final_state) {
+/// Checks a dense (R = 4: q, k [B, T, H, K], v, out [B, T, H, V], g, beta [B, T, H];
+/// cu_seqlens unused) or varlen (R = 3: [total, H, *] and [total, H] with cu_seqlens) delta-rule
+/// call (g null: not gated) and returns its sizes, N the number of sequences.
+template <std::size_t R>
+linear_problem check_delta(std::string_view where, const tensor_view<const float, R>& q,
+                           const tensor_view<const float, R>& k, const tensor_view<const float, R>& v,
+                           const tensor_view<const float, R - 1>* g,
+                           const tensor_view<const float, R - 1>& beta, const tensor_view<float, R>& out,
+                           std::span<const std::int32_t> cu_seqlens, const linear_options& opt,
+                           const tensor_view<const float, 4>& initial_state,
+                           const tensor_view<float, 4>& final_state) {
   auto p = check_linear_qkv(where, q, k, v, out, opt);
-  p.N = check_linear_cu_seqlens(where, cu_seqlens, p.T);
+  if constexpr (R == 3) p.N = check_linear_cu_seqlens(where, cu_seqlens, p.T);
   check_linear_options(where, opt, false, is_given(initial_state) || is_given(final_state));
   if (g) check_linear_gate(where, "g", *g, q);
   check_linear_gate(where, "beta", beta, q);
@@ -104,6 +86,42 @@ void delta_forward(const linear_problem& p, const linear_options& opt, const del
   else
     each.template operator()<delta_chunked<Arch>>(
         [&] { return delta_chunked<Arch>(p.K, p.V, chunk, p.scale); });
+}
+
+/// A dense (R = 4) or varlen (R = 3, cu_seqlens) delta-rule call (g null: not gated): checked,
+/// then run by delta_forward in the mode of opt.
+template <class Arch, std::size_t R>
+void delta_call(std::string_view where, const tensor_view<const float, R>& q,
+                const tensor_view<const float, R>& k, const tensor_view<const float, R>& v,
+                const tensor_view<const float, R - 1>* g, const tensor_view<const float, R - 1>& beta,
+                const tensor_view<float, R>& out, std::span<const std::int32_t> cu_seqlens,
+                const linear_options& opt, const tensor_view<const float, 4>& initial_state,
+                const tensor_view<float, 4>& final_state) {
+  const auto p = check_delta(where, q, k, v, g, beta, out, cu_seqlens, opt, initial_state, final_state);
+  const tensor_view<const float, R - 1> gate = g ? *g : tensor_view<const float, R - 1>{};
+  auto in = [&] {
+    if constexpr (R == 3)
+      return varlen_delta_inputs(q, k, v, gate, beta, out, cu_seqlens);
+    else
+      return dense_delta_inputs(q, k, v, gate, beta, out);
+  }();
+  in.initial_state = initial_state;
+  in.final_state = final_state;
+  delta_forward<Arch>(p, opt, in);
+}
+
+/// A one-token step (g null: not gated) on state in place: checked, then run recurrent.
+template <class Arch>
+void delta_step(std::string_view where, const tensor_view<const float, 3>& q,
+                const tensor_view<const float, 3>& k, const tensor_view<const float, 3>& v,
+                const tensor_view<const float, 2>* g, const tensor_view<const float, 2>& beta,
+                const tensor_view<float, 3>& out, const tensor_view<float, 4>& state,
+                const linear_options& opt) {
+  const auto p = check_delta_step(where, q, k, v, g, beta, out, state, opt);
+  linear_options recurrent = opt;
+  recurrent.mode = linear_mode::recurrent;
+  delta_forward<Arch>(p, recurrent,
+                      step_delta_inputs(q, k, v, g ? *g : tensor_view<const float, 2>{}, beta, out, state));
 }
 
 }  // namespace attnkit::detail

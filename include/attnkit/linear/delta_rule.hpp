@@ -38,12 +38,7 @@ void delta_rule(tensor_view<const float, 4> q, tensor_view<const float, 4> k,
                 tensor_view<const float, 4> v, tensor_view<const float, 3> beta,
                 tensor_view<float, 4> out, const linear_options& opt = {},
                 tensor_view<const float, 4> initial_state = {}, tensor_view<float, 4> final_state = {}) {
-  constexpr auto where = "delta_rule";
-  const auto p = detail::check_delta(where, q, k, v, nullptr, beta, out, opt, initial_state, final_state);
-  auto in = detail::dense_delta_inputs(q, k, v, {}, beta, out);
-  in.initial_state = initial_state;
-  in.final_state = final_state;
-  detail::delta_forward<Arch>(p, opt, in);
+  detail::delta_call<Arch>("delta_rule", q, k, v, nullptr, beta, out, {}, opt, initial_state, final_state);
 }
 
 /// delta_rule over packed sequences: q, k [total, H, K], v, out [total, H, V], beta [total, H];
@@ -56,13 +51,8 @@ void delta_rule(tensor_view<const float, 3> q, tensor_view<const float, 3> k,
                 tensor_view<float, 3> out, std::span<const std::int32_t> cu_seqlens,
                 const linear_options& opt = {}, tensor_view<const float, 4> initial_state = {},
                 tensor_view<float, 4> final_state = {}) {
-  constexpr auto where = "delta_rule";
-  const auto p = detail::check_delta_varlen(where, q, k, v, nullptr, beta, out, cu_seqlens, opt,
-                                            initial_state, final_state);
-  auto in = detail::varlen_delta_inputs(q, k, v, {}, beta, out, cu_seqlens);
-  in.initial_state = initial_state;
-  in.final_state = final_state;
-  detail::delta_forward<Arch>(p, opt, in);
+  detail::delta_call<Arch>("delta_rule", q, k, v, nullptr, beta, out, cu_seqlens, opt, initial_state,
+                           final_state);
 }
 
 /// One token of the delta rule for decoding: per batch entry b and head h, the state
@@ -76,11 +66,7 @@ void delta_rule_step(tensor_view<const float, 3> q, tensor_view<const float, 3> 
                      tensor_view<const float, 3> v, tensor_view<const float, 2> beta,
                      tensor_view<float, 3> out, tensor_view<float, 4> state,
                      const linear_options& opt = {}) {
-  constexpr auto where = "delta_rule_step";
-  const auto p = detail::check_delta_step(where, q, k, v, nullptr, beta, out, state, opt);
-  linear_options recurrent = opt;
-  recurrent.mode = linear_mode::recurrent;
-  detail::delta_forward<Arch>(p, recurrent, detail::step_delta_inputs(q, k, v, {}, beta, out, state));
+  detail::delta_step<Arch>("delta_rule_step", q, k, v, nullptr, beta, out, state, opt);
 }
 
 }  // namespace attnkit

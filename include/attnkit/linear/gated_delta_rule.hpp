@@ -29,12 +29,7 @@ void gated_delta_rule(tensor_view<const float, 4> q, tensor_view<const float, 4>
                       tensor_view<const float, 3> beta, tensor_view<float, 4> out,
                       const linear_options& opt = {}, tensor_view<const float, 4> initial_state = {},
                       tensor_view<float, 4> final_state = {}) {
-  constexpr auto where = "gated_delta_rule";
-  const auto p = detail::check_delta(where, q, k, v, &g, beta, out, opt, initial_state, final_state);
-  auto in = detail::dense_delta_inputs(q, k, v, g, beta, out);
-  in.initial_state = initial_state;
-  in.final_state = final_state;
-  detail::delta_forward<Arch>(p, opt, in);
+  detail::delta_call<Arch>("gated_delta_rule", q, k, v, &g, beta, out, {}, opt, initial_state, final_state);
 }
 
 /// gated_delta_rule over packed sequences (see the varlen delta_rule): g, beta [total, H].
@@ -45,13 +40,8 @@ void gated_delta_rule(tensor_view<const float, 3> q, tensor_view<const float, 3>
                       std::span<const std::int32_t> cu_seqlens, const linear_options& opt = {},
                       tensor_view<const float, 4> initial_state = {},
                       tensor_view<float, 4> final_state = {}) {
-  constexpr auto where = "gated_delta_rule";
-  const auto p = detail::check_delta_varlen(where, q, k, v, &g, beta, out, cu_seqlens, opt,
-                                            initial_state, final_state);
-  auto in = detail::varlen_delta_inputs(q, k, v, g, beta, out, cu_seqlens);
-  in.initial_state = initial_state;
-  in.final_state = final_state;
-  detail::delta_forward<Arch>(p, opt, in);
+  detail::delta_call<Arch>("gated_delta_rule", q, k, v, &g, beta, out, cu_seqlens, opt, initial_state,
+                           final_state);
 }
 
 /// One token of the gated delta rule for decoding (see delta_rule_step): state[b, h] becomes
@@ -61,11 +51,7 @@ void gated_delta_rule_step(tensor_view<const float, 3> q, tensor_view<const floa
                            tensor_view<const float, 3> v, tensor_view<const float, 2> g,
                            tensor_view<const float, 2> beta, tensor_view<float, 3> out,
                            tensor_view<float, 4> state, const linear_options& opt = {}) {
-  constexpr auto where = "gated_delta_rule_step";
-  const auto p = detail::check_delta_step(where, q, k, v, &g, beta, out, state, opt);
-  linear_options recurrent = opt;
-  recurrent.mode = linear_mode::recurrent;
-  detail::delta_forward<Arch>(p, recurrent, detail::step_delta_inputs(q, k, v, g, beta, out, state));
+  detail::delta_step<Arch>("gated_delta_rule_step", q, k, v, &g, beta, out, state, opt);
 }
 
 }  // namespace attnkit
