@@ -38,6 +38,9 @@ struct delta_operand {
 
   T* at(index_t n, index_t t, index_t h) const { return data + n * seq + t * token + h * head; }
 };
+/// Spelled out for compilers without C++20's aggregate deduction (clang before 17).
+template <class T>
+delta_operand(T*, index_t, index_t, index_t) -> delta_operand<T>;
 
 /// A checked call: every tensor as a delta_operand, the optional states, and the sequence
 /// lengths (dense: T tokens each; varlen: from cu_seqlens).
