@@ -37,7 +37,7 @@ std::string format_time(double s) {
 
 std::string format_rate(double x) {
   if (!std::isfinite(x) || x <= 0) return "-";
-  return format(x >= 100 ? "%.0f" : x >= 10 ? "%.1f" : "%.2f", x);
+  return format(x >= 100 ? "%.0f" : x >= 10 ? "%.1f" : x >= 1 ? "%.2f" : "%.3g", x);  // 3 digits below 1
 }
 
 std::string format_limit(const result_row& r) {
