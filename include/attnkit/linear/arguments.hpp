@@ -3,6 +3,7 @@
 // by the kernels and the references.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -22,11 +23,13 @@ struct linear_problem {
   float scale = 0.0f;  ///< the resolved scale
 };
 
-/// Checks the options: chunk_size in [1, 1024]; causal = false and normalize only where
+/// Checks the options: a finite scale, chunk_size in [1, 1024]; causal = false and normalize only where
 /// `plain` (linear_attention); normalize without states (the normaliser z is not part of the
 /// [K, V] state).
 inline void check_linear_options(std::string_view where, const linear_options& opt, bool plain,
                                  bool has_state) {
+  require(std::isfinite(opt.scale), where, "opt.scale", "a finite value (0 for 1/sqrt(K))",
+          opt.scale);
   require(opt.chunk_size >= 1 && opt.chunk_size <= 1024, where, "opt.chunk_size", "in [1, 1024]",
           opt.chunk_size);
   require(opt.mode == linear_mode::chunked || opt.mode == linear_mode::recurrent, where, "opt.mode",

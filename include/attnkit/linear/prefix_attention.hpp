@@ -78,6 +78,7 @@ inline void prefix_attention(tensor_view<const float, 2> q, tensor_view<const fl
     detail::check_extent(kWhere, "out", out, r, k.extent(r), what);
   }
   detail::check_extent(kWhere, "out", out, 3, V, "the value dim of v");
+  detail::require(std::isfinite(scale), kWhere, "scale", "a finite value (0 for 1/sqrt(K))", scale);
   if (B * T * H == 0) return;
   const float s = scale != 0.0f ? scale : detail::resolve_scale({}, K);
 
