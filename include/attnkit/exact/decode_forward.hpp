@@ -60,8 +60,8 @@ class decode_forward {
   void run(const tensor_view<const T, 4>& q, const tensor_view<T, 4>& out,
            const tensor_view<float, 3>& lse, const tensor_view<float, 3>& attention_sum) {
     plan();
-    const bool stats = stats_ = !attention_sum.empty();
-    if (stats) keep_scores_of_every_sequence();
+    stats_ = !attention_sum.empty();
+    if (stats_) keep_scores_of_every_sequence();
     // The splits of a split sequence write partial states (out normalised, lse) per (kv head,
     // column), merged afterwards; a sink joins the merge as one more part with out = 0.
     const index_t extra = opt_.sinks.empty() ? 0 : 1;
@@ -89,7 +89,7 @@ class decode_forward {
           finish(st, hk, true, [&](index_t c, const float* o, float f, float row_lse) {
             const index_t h = hk * G_ + c / p_.Sq, i = c % p_.Sq;
             if (!lse.empty()) lse(tk.b, h, i) = row_lse;
-            if (stats) column_lse_[std::size_t((tk.b * p_.Hkv + hk) * m_ + c)] = row_lse;
+            if (stats_) column_lse_[std::size_t((tk.b * p_.Hkv + hk) * m_ + c)] = row_lse;
             T* dst = &out(tk.b, i, h, 0);
             for (index_t d = 0; d < p_.Dv; ++d) dst[d] = T(o[d] * f);
           });
@@ -104,7 +104,7 @@ class decode_forward {
       }
     });
     if (total_parts > 0) merge(part_offset, part_rows, extra, partial_out, partial_lse, out, lse);
-    if (stats) add_attention(attention_sum);
+    if (stats_) add_attention(attention_sum);
   }
 
  private:
@@ -232,7 +232,6 @@ class decode_forward {
     std::vector<head_state> heads;
     aligned_buffer<float> s, ks, vs;
     std::vector<const C*> kr, vr;  // row pointers of one block: current and next
-    index_t b = 0;                 // the sequence of the task being run
     explicit scratch(const decode_forward& f)
         : s(static_cast<std::size_t>(kBlockK * f.cols_)), ks(2 * kBlockK), vs(2 * kBlockK),
           kr(2 * kBlockK), vr(2 * kBlockK) {
@@ -290,7 +289,6 @@ class decode_forward {
   /// Steps in cache order: key block by key block, every kv head within a block, so that a
   /// BSHD cache is read sequentially; each step prefetches the next step's rows.
   void run_task(const tensor_view<const T, 4>& q, const task& tk, scratch& w) const {
-    w.b = tk.b;
     for (index_t hk = 0; hk < p_.Hkv; ++hk) start_head(q, tk.b, hk, w.heads[std::size_t(hk)]);
     // The step after (j0, hk): the next head of the block with keys to read, or the next block.
     auto next_step = [&](index_t j0, index_t hk) -> step {
@@ -311,7 +309,7 @@ class decode_forward {
       const step next = next_step(cur.hk + 1 < p_.Hkv ? j0 : j0 + kBlockK,
                                   cur.hk + 1 < p_.Hkv ? cur.hk + 1 : 0);
       if (next.n > 0) rows(tk.b, next, slot ^ 1, w);
-      compute(cur, slot, next.n, w);
+      compute(tk.b, cur, slot, next.n, w);
       cur = next;
       slot ^= 1;
     }
@@ -326,7 +324,7 @@ class decode_forward {
 
   /// One step: scores, mask, softmax, output, while the next step's next_n rows (in the other
   /// slot) are prefetched a slice at a time.
-  void compute(const step& stp, index_t slot, index_t next_n, scratch& w) const {
+  void compute(index_t b, const step& stp, index_t slot, index_t next_n, scratch& w) const {
     head_state& st = w.heads[std::size_t(stp.hk)];
     const index_t n = stp.n, at = slot * kBlockK, other = (slot ^ 1) * kBlockK;
     const C* const* kr = w.kr.data() + at;
@@ -345,7 +343,7 @@ class decode_forward {
     }
     const bool mask = !st.mods.all_see(stp.j, stp.j + n);
     if (mask || st.mods.modifies()) st.mods.apply(w.s.data(), cols_, n, stp.j, mask);
-    if (stats_) keep_scores(w.b, stp, w.s.data());
+    if (stats_) keep_scores(b, stp, w.s.data());
     st.softmax(cols_).update(w.s.data(), cols_, n);
     if (mask && !finite_rows(vr, n))
       masked_axpy(n, stp.j, vr, vs, st, w.s.data());
