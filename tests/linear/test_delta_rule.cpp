@@ -32,6 +32,13 @@ TEST(DeltaRule, WideHeadsMatchReference) {
                          delta_modes());
 }
 
+TEST(DeltaRule, OddHeadDimsAndHeadGroupsMatchReference) {
+  // K = 13, V = 11: no dimension a multiple of the batch width or of the 8 x 8 key transpose;
+  // 5 heads run as interleaved groups of the chunked driver.
+  check_delta_every_arch(make_delta_problem({.B = 2, .T = 45, .H = 5, .K = 13, .V = 11}, {}, 11),
+                         delta_modes());
+}
+
 TEST(DeltaRule, UnnormalisedKeysMatchReference) {
   // Keys uniform in [-0.5, 0.5)^16 (norms about 1.15, ||k||² beta up to 2.3 at most): chunked must
   // still be the recurrence.

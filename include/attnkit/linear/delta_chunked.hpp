@@ -14,6 +14,8 @@
 #include <attnkit/simd/exp.hpp>
 #include <attnkit/tile/gemm_tile.hpp>
 #include <attnkit/tile/pack.hpp>
+#include <attnkit/tile/prefetch.hpp>
+#include <attnkit/tile/transpose_8x8.hpp>
 #include <attnkit/tile/tile_config.hpp>
 
 namespace attnkit::detail {
@@ -54,35 +56,73 @@ class delta_chunked {
  public:
   delta_chunked(index_t K, index_t V, index_t C, float scale)
       : K_(K), V_(V), C_(C), kp_(round_up(K)), vp_(round_up(V)), cp_(round_up(C)),
-        scale_(scale), state_(size(K, vp_)), aq_(size(2 * C, kp_)), kc_(size(C, kp_)),
-        kt_(size(K, cp_)), kk_(size(C, cp_)), p_(size(C, cp_)), t_(size(C, cp_)),
+        scale_(scale), aq_(size(2 * C, kp_)), kc_(size(cp_, kp_)),
+        kt_(size(kp_, cp_)), kk_(size(C, cp_)), p_(size(C, cp_)), t_(size(C, cp_)),
         y_(size(2 * C, vp_)), x_(size(C, vp_)), u_(size(C, vp_)), ones_(size(1, vp_)),
-        decay_(size(1, vp_)), eg_(size(1, cp_)), glast_(size(1, cp_)), gamma_(size(1, cp_)) {
-    for (const auto* buf : {&state_, &aq_, &kc_, &kt_, &kk_, &p_, &t_, &y_, &x_, &u_, &eg_, &glast_, &gamma_})
+        decay_(size(1, vp_)), eg_(size(1, cp_)), glast_(size(1, cp_)), gamma_(size(1, cp_)), arow_(size(1, cp_)) {
+    for (const auto* buf : {&aq_, &kc_, &kt_, &kk_, &p_, &t_, &y_, &x_, &u_, &eg_, &glast_, &gamma_, &arow_})
       std::fill_n(buf->data(), buf->size(), 0.0f);
     std::fill_n(ones_.data(), vp_, 1.0f);
   }
 
-  /// Runs every chunk of `s`, from s.s0 (zero when null) to s.s1 (when not null).
-  void run(const delta_segment& s) {
-    for (index_t i = 0; i < K_; ++i) {
-      float* row = state_.data() + i * vp_;
-      for (index_t j = 0; j < V_; ++j) row[j] = s.s0 ? s.s0[i * s.s0_row + j * s.s0_col] : 0.0f;
-      std::fill(row + V_, row + vp_, 0.0f);
+  /// Runs every chunk of `count` segments of equal length (the heads of one sequence), from
+  /// s0 (zero when null) to s1 (when not null), chunk by chunk with the heads interleaved: the
+  /// rows of a BSHD tensor at one token then share pages and lines from head to head (as in
+  /// gla_chunked), and the next head's rows are prefetched while a chunk computes.
+  void run(const delta_segment* segs, index_t count) {
+    if (count > heads_) {
+      heads_ = count;
+      states_ = aligned_buffer<float>(size(heads_ * K_, vp_));
     }
-    bool has_state = s.s0 != nullptr;
-    for (index_t t0 = 0; t0 < s.T; t0 += C_) {
-      const index_t n = std::min(C_, s.T - t0);
-      chunk(s, t0, n, has_state, t0 + n < s.T || s.s1 != nullptr);
-      has_state = true;
+    for (index_t h = 0; h < count; ++h) {
+      const delta_segment& s = segs[h];
+      for (index_t i = 0; i < K_; ++i) {
+        float* row = state(h) + i * vp_;
+        for (index_t j = 0; j < V_; ++j) row[j] = s.s0 ? s.s0[i * s.s0_row + j * s.s0_col] : 0.0f;
+        std::fill(row + V_, row + vp_, 0.0f);
+      }
     }
-    if (s.s1 != nullptr)
+    const index_t T = segs[0].T;
+    for (index_t t0 = 0; t0 < T; t0 += C_)
+      for (index_t h = 0; h < count; ++h) {
+        const delta_segment& s = segs[h];
+        const index_t n = std::min(C_, T - t0);
+        const bool last = h + 1 == count;
+        next_rows next = prefetch_next(last ? segs[0] : segs[h + 1], last ? t0 + C_ : t0);
+        chunk(s, h, t0, n, t0 > 0 || s.s0 != nullptr, t0 + n < T || s.s1 != nullptr, next);
+      }
+    for (index_t h = 0; h < count; ++h) {
+      const delta_segment& s = segs[h];
+      if (s.s1 == nullptr) continue;
       for (index_t i = 0; i < K_; ++i)
-        for (index_t j = 0; j < V_; ++j) s.s1[i * s.s1_row + j * s.s1_col] = state_[std::size_t(i * vp_ + j)];
+        for (index_t j = 0; j < V_; ++j) s.s1[i * s.s1_row + j * s.s1_col] = state(h)[i * vp_ + j];
+    }
   }
 
  private:
   static std::size_t size(index_t rows, index_t cols) { return static_cast<std::size_t>(rows * cols); }
+
+  /// The state of head h, [K x vp].
+  float* state(index_t h) const { return states_.data() + h * K_ * vp_; }
+
+  /// Prefetchers of a chunk's rows of q, k, v, beta and g: rows of a BSHD tensor sit H rows
+  /// apart, which the hardware prefetchers do not follow.
+  struct next_rows {
+    tile::row_prefetcher q, k, v, beta, g;
+    void step(index_t rows) noexcept { q.step(rows), k.step(rows), v.step(rows), beta.step(rows), g.step(rows); }
+  };
+
+  /// The rows of the chunk at t1 of s (computed next), none past its end.
+  next_rows prefetch_next(const delta_segment& s, index_t t1) const {
+    if (t1 >= s.T) return {};
+    const index_t n = std::min(C_, s.T - t1);
+    auto rows = [&](const float* x, index_t stride, index_t floats) {
+      if (x == nullptr) return tile::row_prefetcher{};
+      return tile::row_prefetcher(x + t1 * stride, stride * index_t(sizeof(float)), n, floats * index_t(sizeof(float)));
+    };
+    return {rows(s.q, s.q_stride, K_), rows(s.k, s.k_stride, K_), rows(s.v, s.v_stride, V_),
+            rows(s.beta, s.beta_stride, 1), rows(s.g, s.g_stride, 1)};
+  }
 
   /// C[t][s] = sum_k A(t, k) B[k][s] for the column panels of kCols that hold some s <= t:
   /// panel c0 takes rows c0..n-1 only, so the upper triangle is (mostly) skipped.
@@ -111,7 +151,42 @@ class delta_chunked {
       xsimd::fma(x, batch::load_aligned(src + j), batch::load_aligned(dst + j)).store_aligned(dst + j);
   }
 
-  void chunk(const delta_segment& s, index_t t0, index_t n, bool has_state, bool update_state) {
+  /// Row t of T = (I + A)^{-1} by forward substitution, T_t. = e_t - sum_{s<t} a_s T_s. with
+  /// a = arow_ (A's row t): column group c0 (kCols wide) only meets rows s >= c0, as T_s. is
+  /// zero past s. The sums stay in registers, two chains per column batch (even and odd s):
+  /// as axpys into the row, each s waited on the previous one's stores (store forwarding).
+  void solve_row(index_t t, index_t ncp) noexcept {
+    const float* a = arow_.data();
+    float* tr = t_.data() + t * cp_;
+    const index_t used = (t + kCols - 1) / kCols * kCols;
+    for (index_t c0 = 0; c0 < used; c0 += kCols) {
+      batch even[kVecs], odd[kVecs];
+      for (int u = 0; u < kVecs; ++u) even[u] = odd[u] = batch(0.0f);
+      index_t j = c0;
+      for (; j + 1 < t; j += 2) {
+        const float* r0 = t_.data() + j * cp_ + c0;
+        const batch a0(-a[j]), a1(-a[j + 1]);
+        for (int u = 0; u < kVecs; ++u) {
+          even[u] = xsimd::fma(a0, batch::load_aligned(r0 + u * kWidth), even[u]);
+          odd[u] = xsimd::fma(a1, batch::load_aligned(r0 + cp_ + u * kWidth), odd[u]);
+        }
+      }
+      if (j < t) {
+        const batch a0(-a[j]);
+        for (int u = 0; u < kVecs; ++u)
+          even[u] = xsimd::fma(a0, batch::load_aligned(t_.data() + j * cp_ + c0 + u * kWidth), even[u]);
+      }
+      for (int u = 0; u < kVecs; ++u) (even[u] + odd[u]).store_aligned(tr + c0 + u * kWidth);
+    }
+    std::fill(tr + used, tr + ncp, 0.0f);
+    tr[t] = 1.0f;
+  }
+
+  /// Chunk [t0, t0 + n) of head h (segment s); `next` prefetches the rows computed next, a
+  /// quarter at a time between the phases.
+  void chunk(const delta_segment& s, index_t h, index_t t0, index_t n, bool has_state, bool update_state,
+             next_rows& next) {
+    const index_t quarter = (C_ + 3) / 4;
     const float* bc = s.beta + t0 * s.beta_stride;
     const float* gc = s.g ? s.g + t0 * s.g_stride : nullptr;
     const index_t ncp = round_up(n);
@@ -124,22 +199,17 @@ class delta_chunked {
     // prefetch of the next chunk's rows, tile::row_prefetcher, measured no gain here.)
     float* qc = aq_.data() + n * kp_;
     tile::copy_rows<Arch>(s.q + t0 * s.q_stride, s.q_stride, n, K_, qc, kp_, n);
-    tile::copy_rows<Arch>(s.k + t0 * s.k_stride, s.k_stride, n, K_, kc_.data(), kp_, n);
+    tile::copy_rows<Arch>(s.k + t0 * s.k_stride, s.k_stride, n, K_, kc_.data(), kp_, ncp);
     tile::copy_rows<Arch>(s.v + t0 * s.v_stride, s.v_stride, n, V_, x_.data(), vp_, n);
 
-    // KT: [K x cp] the chunk's keys transposed, columns n..ncp-1 zero; in 8 x 8 blocks, which
-    // write 32-byte runs instead of one float per 256-byte row (4x faster than row by row).
-    for (index_t t0b = 0; t0b < ncp; t0b += 8)
-      for (index_t i0 = 0; i0 < K_; i0 += 8) {
-        const index_t te = std::min<index_t>(8, n - t0b), ie = std::min<index_t>(8, K_ - i0);
-        for (index_t i = 0; i < ie; ++i) {
-          float* dst = kt_.data() + (i0 + i) * cp_ + t0b;
-          for (index_t t = 0; t < 8; ++t) dst[t] = t < te ? kc_[std::size_t((t0b + t) * kp_ + i0 + i)] : 0.0f;
-        }
-      }
+    // KT: [kp x cp] the chunk's keys transposed (kc_ rows n..ncp-1 are zero), 8 x 8 blocks at a time.
+    for (index_t tb = 0; tb < ncp; tb += 8)
+      for (index_t i0 = 0; i0 < K_; i0 += 8)
+        tile::transpose_8x8<Arch>(kc_.data() + tb * kp_ + i0, kp_, kt_.data() + i0 * cp_ + tb, cp_);
     // KK = K Kᵀ, P = Q Kᵀ: [n x ncp], the lower triangles.
     lower_panels(n, K_, {kc_.data(), kp_, 1}, kt_.data(), cp_, kk_.data(), cp_);
     lower_panels(n, K_, {qc, kp_, 1}, kt_.data(), cp_, p_.data(), cp_);
+    next.step(quarter);
 
     // eg_t = e^{G_t}.
     float G = 0.0f;
@@ -165,21 +235,21 @@ class delta_chunked {
         std::fill(gam, gam + t + 1, 1.0f);
       }
       float* p = p_.data() + t * cp_;
-      for (index_t j = 0; j <= t; ++j) p[j] = scale_ * gam[j] * p[j];
-      std::fill(p + t + 1, p + ncp, 0.0f);
       const float* kk = kk_.data() + t * cp_;
-      float* tr = t_.data() + t * cp_;
-      std::fill(tr, tr + ncp, 0.0f);
-      const float bt = beta(t);
-      for (index_t j = 0; j < t; ++j) {
-        const float a = bt * gam[j] * kk[j];
-        if (a != 0.0f) axpy(tr, -a, t_.data() + j * cp_, j + 1);
+      float* a = arow_.data();
+      const batch sc(scale_), bt(beta(t));
+      for (index_t j = 0; j < width; j += kWidth) {
+        const batch gj = batch::load_aligned(gam + j);
+        (sc * gj * batch::load_aligned(p + j)).store_aligned(p + j);
+        (bt * gj * batch::load_aligned(kk + j)).store_aligned(a + j);
       }
-      tr[t] = 1.0f;
+      std::fill(p + t + 1, p + ncp, 0.0f);
+      solve_row(t, ncp);
       if (t == n - 1)
         for (index_t j = 0; j < n; ++j) glast_[std::size_t(j)] = gam[j];
     }
 
+    next.step(quarter);
     // aq_ rows 0..n-1 = B E K; Y = [B E K ; Q] S [2n x vp]; X = B V - Y_0..n-1 (in x_, which
     // holds V); O = E (scale Q) S = scale e^{G_t} Y_{n+t} (in y_ rows n..2n-1).
     float* o = y_.data() + n * vp_;
@@ -190,8 +260,9 @@ class delta_chunked {
         (bk * batch::load_aligned(kc_.data() + t * kp_ + i)).store_aligned(row + i);
     }
     if (has_state)
-      tile::gemm<Arch, kRows, kVecs>(2 * n, vp_, K_, {aq_.data(), kp_, 1}, state_.data(), vp_,
+      tile::gemm<Arch, kRows, kVecs>(2 * n, vp_, K_, {aq_.data(), kp_, 1}, state(h), vp_,
                                      y_.data(), vp_, nullptr);
+    next.step(quarter);
     for (index_t t = 0; t < n; ++t) {
       const batch b(beta(t)), f(scale_ * eg_[std::size_t(t)]);
       float* x = x_.data() + t * vp_;
@@ -214,6 +285,7 @@ class delta_chunked {
     for (index_t t = 0; t < n; ++t)
       std::memcpy(s.out + (t0 + t) * s.out_stride, o + t * vp_, std::size_t(V_) * sizeof(float));
 
+    next.step(C_);
     if (!update_state) return;
     // S = e^{G_{n-1}} S + Kᵀ diag(Γ_{n-1, .}) U'.
     const float* col_scale = ones_.data();
@@ -226,16 +298,17 @@ class delta_chunked {
       std::fill_n(decay_.data(), vp_, eg_[std::size_t(n - 1)]);
       col_scale = decay_.data();
     }
-    tile::gemm<Arch, kRows, kVecs>(K_, vp_, n, {kc_.data(), 1, kp_}, u, vp_, state_.data(), vp_,
+    tile::gemm<Arch, kRows, kVecs>(K_, vp_, n, {kc_.data(), 1, kp_}, u, vp_, state(h), vp_,
                                    col_scale);
   }
 
   index_t K_, V_, C_, kp_, vp_, cp_;
   float scale_;
-  // state_ [K x vp]; aq_ [2C x kp] = [B E K ; Q] (Q at row n); kc_ [C x kp]; kt_ [K x cp] = Kᵀ;
+  // states_ [heads x K x vp]; aq_ [2C x kp] = [B E K ; Q] (Q at row n); kc_ [cp x kp]; kt_ [kp x cp] = Kᵀ;
   // kk_, p_, t_ [C x cp]; y_ [2C x vp] = aq_ S, then O in rows n..2n-1; x_ (V, then X) and
   // u_ [C x vp].
-  aligned_buffer<float> state_, aq_, kc_, kt_, kk_, p_, t_, y_, x_, u_, ones_, decay_, eg_, glast_, gamma_;
+  index_t heads_ = 0;
+  aligned_buffer<float> states_, aq_, kc_, kt_, kk_, p_, t_, y_, x_, u_, ones_, decay_, eg_, glast_, gamma_, arow_;
 };
 
 }  // namespace attnkit::detail

@@ -65,27 +65,39 @@ inline linear_problem check_delta_step(std::string_view where, const tensor_view
 
 /// Runs every (sequence, head) of a checked call on get_num_threads() threads, in the mode of
 /// opt (the step API passes recurrent). Scratch: one core per thread, made on its first task.
+/// Recurrent: one (sequence, head) per task. Chunked: up to kMaxGroup heads of one sequence per
+/// task, few enough that every thread still gets two tasks, run interleaved chunk by chunk.
 template <class Arch>
 void delta_forward(const linear_problem& p, const linear_options& opt, const delta_inputs& in) {
   const int threads = get_num_threads();
+  if (opt.mode == linear_mode::recurrent) {
+    std::vector<std::optional<delta_recurrent<Arch>>> cores(static_cast<std::size_t>(threads));
+    parallel_for(p.N * p.H, [&](index_t task, int slot) {
+      auto& core = cores[static_cast<std::size_t>(slot)];
+      if (!core) core.emplace(p.K, p.V, p.scale);
+      core->run(in.segment(task / p.H, task % p.H));
+    });
+    return;
+  }
   // Chunks longer than the longest sequence only cost scratch: C x C buffers at C = 1024 take MiBs.
   index_t longest = in.T;
   for (std::size_t n = 1; n < in.cu_seqlens.size(); ++n)
     longest = std::max<index_t>(longest, in.cu_seqlens[n] - in.cu_seqlens[n - 1]);
   const index_t chunk = std::max<index_t>(1, std::min(opt.chunk_size, longest));
-  auto each = [&]<class Core>(auto make) {
-    std::vector<std::optional<Core>> cores(static_cast<std::size_t>(threads));
-    parallel_for(p.N * p.H, [&](index_t task, int slot) {
-      auto& core = cores[static_cast<std::size_t>(slot)];
-      if (!core) core.emplace(make());
-      core->run(in.segment(task / p.H, task % p.H));
-    });
-  };
-  if (opt.mode == linear_mode::recurrent)
-    each.template operator()<delta_recurrent<Arch>>([&] { return delta_recurrent<Arch>(p.K, p.V, p.scale); });
-  else
-    each.template operator()<delta_chunked<Arch>>(
-        [&] { return delta_chunked<Arch>(p.K, p.V, chunk, p.scale); });
+  constexpr index_t kMaxGroup = 4;
+  const index_t group =
+      std::clamp<index_t>(threads > 1 ? p.N * p.H / (2 * threads) : p.H, 1, std::min(kMaxGroup, p.H));
+  const index_t per_sequence = (p.H + group - 1) / group;
+  std::vector<std::optional<delta_chunked<Arch>>> cores(static_cast<std::size_t>(threads));
+  parallel_for(p.N * per_sequence, [&](index_t task, int slot) {
+    auto& core = cores[static_cast<std::size_t>(slot)];
+    if (!core) core.emplace(p.K, p.V, chunk, p.scale);
+    const index_t n = task / per_sequence, h0 = task % per_sequence * group;
+    delta_segment segs[kMaxGroup];
+    const index_t count = std::min(group, p.H - h0);
+    for (index_t h = 0; h < count; ++h) segs[h] = in.segment(n, h0 + h);
+    core->run(segs, count);
+  });
 }
 
 /// A dense (R = 4) or varlen (R = 3, cu_seqlens) delta-rule call (g null: not gated): checked,

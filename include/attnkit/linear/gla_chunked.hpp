@@ -8,10 +8,6 @@
 #include <cmath>
 #include <cstddef>
 
-#if defined(__AVX__)
-#include <immintrin.h>
-#endif
-
 #include <attnkit/core/aligned_buffer.hpp>
 #include <attnkit/core/tensor_view.hpp>
 #include <attnkit/linear/gla_gemm.hpp>
@@ -21,6 +17,7 @@
 #include <attnkit/simd/exp.hpp>
 #include <attnkit/simd/reduce.hpp>
 #include <attnkit/tile/prefetch.hpp>
+#include <attnkit/tile/transpose_8x8.hpp>
 
 namespace attnkit::detail {
 
@@ -290,30 +287,8 @@ class gla_chunked {
     const float* src = kblk_.data();
     if (jn < kP) std::fill(kblk_.data() + jn * Kp_, kblk_.data() + kP * Kp_, 0.0f);
     index_t d0 = 0;
-#if defined(__AVX__)
-    if constexpr (simd::is_avx<Arch>) {
-      // 8 x 8 blocks in registers: 32-byte stores instead of one float per 64-byte row
-      for (; d0 + 8 <= K_; d0 += 8)
-        for (index_t h = 0; h < kP; h += 8) {
-          __m256 r[8], t[8];
-          for (int x = 0; x < 8; ++x) r[x] = _mm256_load_ps(src + (h + x) * Kp_ + d0);
-          for (int x = 0; x < 8; x += 2) {
-            t[x] = _mm256_unpacklo_ps(r[x], r[x + 1]);
-            t[x + 1] = _mm256_unpackhi_ps(r[x], r[x + 1]);
-          }
-          for (int x = 0; x < 8; x += 4) {
-            r[x] = _mm256_shuffle_ps(t[x], t[x + 2], _MM_SHUFFLE(1, 0, 1, 0));
-            r[x + 1] = _mm256_shuffle_ps(t[x], t[x + 2], _MM_SHUFFLE(3, 2, 3, 2));
-            r[x + 2] = _mm256_shuffle_ps(t[x + 1], t[x + 3], _MM_SHUFFLE(1, 0, 1, 0));
-            r[x + 3] = _mm256_shuffle_ps(t[x + 1], t[x + 3], _MM_SHUFFLE(3, 2, 3, 2));
-          }
-          for (int x = 0; x < 4; ++x) {
-            _mm256_store_ps(dst + (d0 + x) * kP + h, _mm256_permute2f128_ps(r[x], r[x + 4], 0x20));
-            _mm256_store_ps(dst + (d0 + x + 4) * kP + h, _mm256_permute2f128_ps(r[x], r[x + 4], 0x31));
-          }
-        }
-    }
-#endif
+    for (; d0 + 8 <= K_; d0 += 8)
+      for (index_t h = 0; h < kP; h += 8) tile::transpose_8x8<Arch>(src + h * Kp_ + d0, Kp_, dst + d0 * kP + h, kP);
     for (index_t d = d0; d < K_; ++d)
       for (index_t jj = 0; jj < kP; ++jj) dst[d * kP + jj] = src[jj * Kp_ + d];
   }
