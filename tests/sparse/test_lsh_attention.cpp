@@ -74,12 +74,12 @@ TYPED_TEST(LshAttention, MatchesReferenceOverTheUnionOfBuckets) {
   ATTNKIT_SKIP_UNLESS_CPU_SUPPORTS(Arch);
   const retrieval_dims n{.B = 2, .Sq = 37, .Sk = 53, .Hq = 4, .Hkv = 2, .D = 24, .Dv = 19};
   for (bool causal : {false, true})
-    for (index_t hashes : {1, 3})
-      for (index_t nb : {4, 8}) {
-        SCOPED_TRACE(testing::Message() << "causal " << causal << " hashes " << hashes << " buckets " << nb);
-        check_against_reference<Arch>(n, {.buckets = nb, .hashes = hashes, .seed = 5, .causal = causal},
-                                      hashes == 3);
-      }
+    for (index_t hashes : {1, 3}) {
+      const index_t nb = hashes == 1 ? 4 : 8;
+      SCOPED_TRACE(testing::Message() << "causal " << causal << " hashes " << hashes << " buckets " << nb);
+      check_against_reference<Arch>(n, {.buckets = nb, .hashes = hashes, .seed = 5, .causal = causal},
+                                    causal);
+    }
   // Buckets of more than 64 queries and keys, a scale, Sq > Sk causal (empty first rows).
   check_against_reference<Arch>({.B = 1, .Sq = 160, .Sk = 150, .Hq = 1, .Hkv = 1, .D = 13, .Dv = 7},
                                 {.buckets = 2, .hashes = 2, .seed = 9, .causal = true, .scale = 0.4f},
