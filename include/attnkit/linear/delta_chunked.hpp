@@ -10,6 +10,7 @@
 #include <attnkit/core/aligned_buffer.hpp>
 #include <attnkit/core/tensor_view.hpp>
 #include <attnkit/linear/delta_segment.hpp>
+#include <attnkit/linear/gla_gemm.hpp>
 #include <attnkit/simd/arch.hpp>
 #include <attnkit/simd/exp.hpp>
 #include <attnkit/tile/gemm_tile.hpp>
@@ -51,11 +52,15 @@ class delta_chunked {
   static constexpr index_t kCols = cfg::kCols;
   static constexpr index_t kWidth = cfg::kWidth;
 
-  static index_t round_up(index_t n) { return (n + kCols - 1) / kCols * kCols; }
+  /// Value columns are padded to whole tiles of both products: tile::gemm's kCols and gla_gemm's
+  /// 16-column panels.
+  static constexpr index_t kVAlign = kCols > 16 ? kCols : 16;
+
+  static index_t round_up(index_t n, index_t to = kCols) { return (n + to - 1) / to * to; }
 
  public:
   delta_chunked(index_t K, index_t V, index_t C, float scale)
-      : K_(K), V_(V), C_(C), kp_(round_up(K)), vp_(round_up(V)), cp_(round_up(C)),
+      : K_(K), V_(V), C_(C), kp_(round_up(K)), vp_(round_up(V, kVAlign)), cp_(round_up(C)),
         scale_(scale), aq_(size(2 * C, kp_)), kc_(size(cp_, kp_)),
         kt_(size(kp_, cp_)), kk_(size(C, cp_)), p_(size(C, cp_)), t_(size(C, cp_)),
         y_(size(2 * C, vp_)), x_(size(C, vp_)), u_(size(C, vp_)), ones_(size(1, vp_)),
@@ -133,14 +138,14 @@ class delta_chunked {
                                      b + c0, ldb, c + c0 * ldc + c0, ldc, nullptr);
   }
 
-  /// C (+)= L B for L [n x n] lower triangular (row stride ldl, zero above the diagonal): each
+  /// C = L B for L [n x n] lower triangular (row stride ldl, zero above the diagonal): each
   /// strip of kRows rows sums over the k up to its last row only.
   static void lower_rows(index_t n, index_t cols, const float* l, index_t ldl, const float* b,
-                         index_t ldb, float* c, index_t ldc, const float* col_scale) noexcept {
+                         index_t ldb, float* c, index_t ldc) noexcept {
     for (index_t r0 = 0; r0 < n; r0 += kRows) {
       const index_t rows = std::min<index_t>(kRows, n - r0);
       tile::gemm<Arch, kRows, kVecs>(rows, cols, r0 + rows, {l + r0 * ldl, ldl, 1}, b, ldb,
-                                     c + r0 * ldc, ldc, col_scale);
+                                     c + r0 * ldc, ldc, nullptr);
     }
   }
 
@@ -180,6 +185,33 @@ class delta_chunked {
     }
     std::fill(tr + used, tr + ncp, 0.0f);
     tr[t] = 1.0f;
+  }
+
+  /// O = E (scale Q) S + P U [n x V], both products summed in registers a row strip of 16
+  /// columns at a time (gla_gemm, the strip's P U over the keys up to its last row), straight
+  /// into the output rows when they hold exactly vp floats, else through y_. Q (aq_ row n on)
+  /// is scaled in place: P has been computed.
+  void outputs(const delta_segment& s, index_t h, index_t t0, index_t n, bool has_state) {
+    float* qc = aq_.data() + n * kp_;
+    for (index_t t = 0; t < n; ++t) {
+      const batch f(scale_ * eg_[std::size_t(t)]);
+      for (index_t i = 0; i < kp_; i += kWidth)
+        (f * batch::load_aligned(qc + t * kp_ + i)).store_aligned(qc + t * kp_ + i);
+    }
+    using mm = gla_gemm<Arch>;
+    const gla_term inter{{qc, kp_, 1}, state(h), mm::kPanel, vp_};
+    const gla_term intra{{p_.data(), cp_, 1}, u_.data(), mm::kPanel, vp_};
+    const bool direct = V_ == vp_;
+    float* o = direct ? s.out + t0 * s.out_stride : y_.data();
+    const index_t ldo = direct ? s.out_stride : vp_;
+    for (index_t p = 0; p < vp_ / mm::kPanel; ++p)
+      mm::for_strips(n, [&](index_t r0, index_t nr) {
+        mm::tile(nr, r0, p, inter, has_state ? K_ : 0, intra, r0 + nr, o, mm::kPanel, ldo,
+                 gla_start::assign, nullptr);
+      });
+    if (!direct)
+      for (index_t t = 0; t < n; ++t)
+        std::memcpy(s.out + (t0 + t) * s.out_stride, y_.data() + t * vp_, std::size_t(V_) * sizeof(float));
   }
 
   /// Chunk [t0, t0 + n) of head h (segment s); `next` prefetches the rows computed next, a
@@ -250,9 +282,7 @@ class delta_chunked {
     }
 
     next.step(quarter);
-    // aq_ rows 0..n-1 = B E K; Y = [B E K ; Q] S [2n x vp]; X = B V - Y_0..n-1 (in x_, which
-    // holds V); O = E (scale Q) S = scale e^{G_t} Y_{n+t} (in y_ rows n..2n-1).
-    float* o = y_.data() + n * vp_;
+    // aq_ rows 0..n-1 = B E K; Y = (B E K) S [n x vp]; X = B V - Y (in x_, which holds V).
     for (index_t t = 0; t < n; ++t) {
       const batch bk(beta(t) * eg_[std::size_t(t)]);
       float* row = aq_.data() + t * kp_;
@@ -260,30 +290,21 @@ class delta_chunked {
         (bk * batch::load_aligned(kc_.data() + t * kp_ + i)).store_aligned(row + i);
     }
     if (has_state)
-      tile::gemm<Arch, kRows, kVecs>(2 * n, vp_, K_, {aq_.data(), kp_, 1}, state(h), vp_,
-                                     y_.data(), vp_, nullptr);
+      tile::gemm<Arch, kRows, kVecs>(n, vp_, K_, {aq_.data(), kp_, 1}, state(h), vp_, y_.data(), vp_, nullptr);
     next.step(quarter);
     for (index_t t = 0; t < n; ++t) {
-      const batch b(beta(t)), f(scale_ * eg_[std::size_t(t)]);
+      const batch b(beta(t));
       float* x = x_.data() + t * vp_;
-      float* ot = o + t * vp_;
       const float* y = y_.data() + t * vp_;
       for (index_t j = 0; j < vp_; j += kWidth) {
         const batch xv = b * batch::load_aligned(x + j);
-        if (has_state) {
-          (xv - batch::load_aligned(y + j)).store_aligned(x + j);
-          (f * batch::load_aligned(ot + j)).store_aligned(ot + j);
-        } else {
-          xv.store_aligned(x + j);
-        }
+        (has_state ? xv - batch::load_aligned(y + j) : xv).store_aligned(x + j);
       }
     }
-    // U = T X; O += P U.
+    // U = T X.
     float* u = u_.data();
-    lower_rows(n, vp_, t_.data(), cp_, x_.data(), vp_, u, vp_, nullptr);
-    lower_rows(n, vp_, p_.data(), cp_, u, vp_, o, vp_, has_state ? ones_.data() : nullptr);
-    for (index_t t = 0; t < n; ++t)
-      std::memcpy(s.out + (t0 + t) * s.out_stride, o + t * vp_, std::size_t(V_) * sizeof(float));
+    lower_rows(n, vp_, t_.data(), cp_, x_.data(), vp_, u, vp_);
+    outputs(s, h, t0, n, has_state);
 
     next.step(C_);
     if (!update_state) return;
