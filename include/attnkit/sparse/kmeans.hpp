@@ -21,10 +21,10 @@ namespace attnkit::detail {
 ///
 /// - Points with a zero or non-finite norm are not clustered: they get cluster 0 and move no
 ///   centroid.
-/// - Initialisation (Forgy): centroid c is the normalised clusterable point at position
-///   perm[c mod n_valid] of a seeded partial Fisher-Yates shuffle (draw c uses
-///   splitmix64_at(seed, c)); with more clusters than points the extra centroids repeat earlier
-///   ones and stay empty (ties go to the lower index).
+/// - Initialisation: seeded k-means++ on the sphere (seed_centroids); with more clusters than
+///   distinct points the extra centroids repeat earlier ones and stay empty (ties go to the
+///   lower index). A uniform (Forgy) start left two seeds in one of four well separated groups
+///   in half of the seeds tried, which Lloyd steps cannot repair.
 /// - Each of `iterations` steps assigns every point to its nearest centroid (largest cosine,
 ///   nearest_center) and moves each centroid to the normalised sum of its points (an empty
 ///   cluster keeps its centroid); a final assignment follows. A step that changes no assignment
@@ -35,13 +35,13 @@ template <class Arch>
 class spherical_kmeans {
  public:
   spherical_kmeans(index_t clusters, index_t D)
-      : centers_(clusters, D), s_(std::size_t(64 * centers_.m4)),
+      : centers_(clusters, D), s_(std::size_t(64 * std::max<index_t>(centers_.m4, 4))),
         sums_(std::size_t(clusters * D)), counts_(std::size_t(clusters)) {}
 
   /// Clusters the n rows points[p] (D floats each) into out[p] in [0, clusters).
   void run(const float* const* points, index_t n, index_t iterations, std::uint64_t seed,
            std::int32_t* out) {
-    const index_t C = centers_.m, D = centers_.D;
+    const index_t D = centers_.D;
     inv_norm_.assign(std::size_t(n), 0.0);
     valid_.clear();
     for (index_t p = 0; p < n; ++p) {
@@ -55,16 +55,7 @@ class spherical_kmeans {
     const auto nv = static_cast<index_t>(valid_.size());
     std::fill(out, out + n, 0);
     if (nv == 0) return;
-    for (index_t c = 0; c < std::min(C, nv); ++c) {  // partial Fisher-Yates over the valid points
-      const auto span = static_cast<std::uint64_t>(nv - c);
-      const auto pick = c + static_cast<index_t>(splitmix64_at(seed, std::uint64_t(c)) % span);
-      std::swap(valid_[std::size_t(c)], valid_[std::size_t(pick)]);
-    }
-    for (index_t c = 0; c < C; ++c) {
-      const index_t p = valid_[std::size_t(c % nv)];
-      for (index_t d = 0; d < D; ++d)
-        centers_.row(c)[d] = static_cast<float>(points[p][d] * inv_norm_[std::size_t(p)]);
-    }
+    seed_centroids(points, seed);
     assign(points, n, out);
     for (index_t it = 0; it < iterations; ++it) {
       update(points, out);
@@ -75,6 +66,55 @@ class spherical_kmeans {
   }
 
  private:
+  /// k-means++ (Arthur and Vassilvitskii 2007) on the sphere: the first centroid is a uniform
+  /// pick among the clusterable points, each next one a pick with probability proportional to
+  /// the squared chord distance 2 - 2 cos to the nearest centroid so far (draw c uses
+  /// open_unit_interval(splitmix64_at(seed, c))). When every point coincides with a centroid,
+  /// the remaining centroids repeat the last one (and stay empty: ties go to the lower index).
+  void seed_centroids(const float* const* points, std::uint64_t seed) {
+    const index_t C = centers_.m, D = centers_.D;
+    const auto nv = static_cast<index_t>(valid_.size());
+    rows_.resize(std::size_t(nv));
+    scale_.resize(std::size_t(nv));
+    for (index_t x = 0; x < nv; ++x) {
+      rows_[std::size_t(x)] = points[valid_[std::size_t(x)]];
+      scale_[std::size_t(x)] = static_cast<float>(inv_norm_[std::size_t(valid_[std::size_t(x)])]);
+    }
+    dist_.assign(std::size_t(nv), 4.0);
+    packed_centers<Arch> one(1, D);
+    index_t pick = static_cast<index_t>(splitmix64_at(seed, 0) % std::uint64_t(nv));
+    for (index_t c = 0; c < C; ++c) {
+      const index_t p = valid_[std::size_t(pick)];
+      for (index_t d = 0; d < D; ++d)
+        centers_.row(c)[d] = static_cast<float>(points[p][d] * inv_norm_[std::size_t(p)]);
+      if (c + 1 == C) break;
+      // cos of every point to the new centroid: S = [64 x 4], column 0 used
+      std::copy_n(centers_.row(c), D, one.row(0));
+      double total = 0;
+      for (index_t x0 = 0; x0 < nv; x0 += 64) {
+        const index_t nb = std::min<index_t>(64, nv - x0);
+        tile::dot_rows<Arch>(nb, 4, D, rows_.data() + x0, scale_.data() + x0, one.rows.data(),
+                             one.ld, s_.data(), 4);
+        for (index_t t = 0; t < nb; ++t) {
+          double& dist = dist_[std::size_t(x0 + t)];
+          dist = std::min(dist, std::max(0.0, 2.0 - 2.0 * double(s_[std::size_t(t * 4)])));
+          total += dist;
+        }
+      }
+      if (!(total > 0)) continue;  // every point sits on a centroid: repeat this one
+      double u = open_unit_interval(splitmix64_at(seed, std::uint64_t(c + 1))) * total;
+      pick = nv - 1;
+      for (index_t x = 0; x < nv; ++x) {
+        u -= dist_[std::size_t(x)];
+        if (u < 0 && dist_[std::size_t(x)] > 0) {
+          pick = x;
+          break;
+        }
+      }
+      while (dist_[std::size_t(pick)] == 0 && pick > 0) --pick;
+    }
+  }
+
   void assign(const float* const* points, index_t n, std::int32_t* out) {
     nearest_center<Arch>(points, n, centers_, false, s_.data(), out);
     for (index_t p = 0; p < n; ++p)
@@ -108,6 +148,9 @@ class spherical_kmeans {
   std::vector<double> sums_, inv_norm_;
   std::vector<index_t> counts_, valid_;
   std::vector<std::int32_t> previous_;
+  std::vector<const float*> rows_;
+  std::vector<float> scale_;
+  std::vector<double> dist_;
 };
 
 }  // namespace attnkit::detail
