@@ -225,14 +225,15 @@ class delta_chunked {
     auto beta = [&](index_t t) { return bc[t * s.beta_stride]; };
     auto gate = [&](index_t t) { return gc[t * s.g_stride]; };
 
-    // Q, K [n x kp], V [n x vp]: the chunk's rows, contiguous and zero-padded (Q into aq_ at
-    // row n, V into x_). Read in place (BSHD: rows 2 KiB apart at H = 4, K = 128), the rows fall
-    // into few L1 sets; the transpose and packing then took 10% of the call at C = 64. (Software
-    // prefetch of the next chunk's rows, tile::row_prefetcher, measured no gain here.)
+    // Q, K [n x kp]: the chunk's rows, contiguous and zero-padded (Q into aq_ at row n). Read
+    // in place (BSHD: rows 2 KiB apart at H = 4, K = 128), the rows fall into few L1 sets; the
+    // transpose and the products then took 10% more of the call at C = 64. V [n x vp] is read
+    // in place when its rows are whole tiles (V = vp), else copied into x_.
     float* qc = aq_.data() + n * kp_;
+    const bool v_in_place = V_ == vp_;
     tile::copy_rows<Arch>(s.q + t0 * s.q_stride, s.q_stride, n, K_, qc, kp_, n);
     tile::copy_rows<Arch>(s.k + t0 * s.k_stride, s.k_stride, n, K_, kc_.data(), kp_, ncp);
-    tile::copy_rows<Arch>(s.v + t0 * s.v_stride, s.v_stride, n, V_, x_.data(), vp_, n);
+    if (!v_in_place) tile::copy_rows<Arch>(s.v + t0 * s.v_stride, s.v_stride, n, V_, x_.data(), vp_, n);
 
     // KT: [kp x cp] the chunk's keys transposed (kc_ rows n..ncp-1 are zero), 8 x 8 blocks at a time.
     for (index_t tb = 0; tb < ncp; tb += 8)
@@ -282,7 +283,7 @@ class delta_chunked {
     }
 
     next.step(quarter);
-    // aq_ rows 0..n-1 = B E K; Y = (B E K) S [n x vp]; X = B V - Y (in x_, which holds V).
+    // aq_ rows 0..n-1 = B E K; Y = (B E K) S [n x vp]; X = B V - Y (in x_).
     for (index_t t = 0; t < n; ++t) {
       const batch bk(beta(t) * eg_[std::size_t(t)]);
       float* row = aq_.data() + t * kp_;
@@ -295,9 +296,10 @@ class delta_chunked {
     for (index_t t = 0; t < n; ++t) {
       const batch b(beta(t));
       float* x = x_.data() + t * vp_;
+      const float* v = v_in_place ? s.v + (t0 + t) * s.v_stride : x;
       const float* y = y_.data() + t * vp_;
       for (index_t j = 0; j < vp_; j += kWidth) {
-        const batch xv = b * batch::load_aligned(x + j);
+        const batch xv = b * batch::load_unaligned(v + j);
         (has_state ? xv - batch::load_aligned(y + j) : xv).store_aligned(x + j);
       }
     }
