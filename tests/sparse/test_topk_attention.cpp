@@ -3,7 +3,9 @@
 // double): masks and modifiers, GQA, strides, the exact limits, ties, NaN, threads, arguments.
 #include <attnkit/sparse/topk_attention.hpp>
 
+#include <algorithm>
 #include <limits>
+#include <random>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -145,23 +147,24 @@ TEST(TopkAttention, TopOneReturnsTheBestKeysValueExactly) {
   owned_options o;
   o.causal = true, o.align = alignment::top_left;
   const attention_options opt = o.options();
+  tensor<index_t, 3> best({n.B, n.Hq, n.Sq});  // the argmax over keys 0 .. i, in double
+  for (index_t b = 0; b < n.B; ++b)
+    for (index_t h = 0; h < n.Hq; ++h)
+      for (index_t i = 0; i < n.Sq; ++i) {
+        double best_z = -1e300;
+        for (index_t j = 0; j <= i; ++j) {
+          double z = 0;
+          for (index_t d = 0; d < n.D; ++d) z += double(p.q(b, i, h, d)) * double(p.k(b, j, h / 2, d));
+          if (z >= best_z) best_z = z, best(b, h, i) = j;
+        }
+      }
   for_every_arch([&](auto arch) {
     using Arch = decltype(arch);
     auto out = p.make_out();
     topk_attention<Arch>(p.q.cview(), p.k.cview(), p.v.cview(), out.view(), 1, opt);
-    for (index_t b = 0; b < n.B; ++b)
-      for (index_t h = 0; h < n.Hq; ++h)
-        for (index_t i = 0; i < n.Sq; ++i) {
-          const index_t hk = h / 2;
-          index_t best = 0;
-          double best_z = -1e300;
-          for (index_t j = 0; j <= i; ++j) {
-            double z = 0;
-            for (index_t d = 0; d < n.D; ++d) z += double(p.q(b, i, h, d)) * double(p.k(b, j, hk, d));
-            if (z >= best_z) best_z = z, best = j;
-          }
-          for (index_t d = 0; d < n.Dv; ++d) ASSERT_EQ(out(b, i, h, d), p.v(b, best, hk, d)) << i;
-        }
+    for_each_index(out.extents(), [&](const auto& x) {
+      ASSERT_EQ(out(x[0], x[1], x[2], x[3]), p.v(x[0], best(x[0], x[2], x[1]), x[2] / 2, x[3])) << x[1];
+    });
   });
 }
 
@@ -225,6 +228,46 @@ TEST(TopkAttention, NanReachesOnlyTheRowsThatSeeIt) {
     for (index_t i = 0; i < n.Sq; ++i)
       EXPECT_EQ(std::isnan(out(0, i, 0, 0)), i >= 7) << i;
     EXPECT_TRUE(within_fp32_tolerance(out.cview(), oracle.naive_out.cview(), oracle.out.cview()));
+  });
+}
+
+// Rows of 1024 keys and more take the sampled-threshold path of the selection.
+TEST(TopkAttention, LongRowsMatchReference) {
+  const dims n{.B = 1, .Sq = 9, .Sk = 1500, .Hq = 2, .Hkv = 1, .D = 16, .Dv = 16};
+  sparse_problem p(n, 95, 2.0);
+  for (index_t top_k : {1, 8, 100, 125}) check_topk(p, top_k, {});
+  // 1470 copies of one key, 30 distinct ones: a row of massive ties at the threshold.
+  for (index_t j = 0; j < n.Sk; ++j)
+    if (j % 50 != 7)
+      for (index_t d = 0; d < n.D; ++d) p.k(0, j, 0, d) = p.k(0, 0, 0, d);
+  for (index_t top_k : {5, 40, 100}) check_topk(p, top_k, {});
+}
+
+// The selection alone against a sort by (score desc, position desc), on long rows with and
+// without duplicates, both paths of kth_largest.
+TEST(TopkAttention, SelectionEqualsASortWithTheTieRule) {
+  std::mt19937_64 rng(7);
+  for_every_arch([&](auto arch) {
+    using Arch = decltype(arch);
+    for (index_t n : {1, 37, 1000, 1500, 4096})
+      for (int distinct : {0, 3, 40})
+        for (index_t k : {1, 5, 64, 300, 5000}) {
+          std::vector<float> z(static_cast<std::size_t>(n)), work(static_cast<std::size_t>(n));
+          std::vector<index_t> picked(static_cast<std::size_t>(n)), ties(static_cast<std::size_t>(n));
+          for (auto& x : z) x = distinct == 0 ? float(std::uniform_real_distribution<double>(-3, 3)(rng))
+                                              : float(rng() % std::uint64_t(distinct));
+          const index_t got = attnkit::detail::select_top_keys<Arch>(z.data(), n, k, picked.data(),
+                                                                     ties.data(), work.data());
+          std::vector<index_t> order(static_cast<std::size_t>(n));
+          for (index_t t = 0; t < n; ++t) order[std::size_t(t)] = t;
+          std::sort(order.begin(), order.end(), [&](index_t a, index_t b) {
+            return z[std::size_t(a)] != z[std::size_t(b)] ? z[std::size_t(a)] > z[std::size_t(b)] : a > b;
+          });
+          order.resize(std::size_t(std::min(k, n)));
+          std::sort(order.begin(), order.end());
+          ASSERT_EQ(got, index_t(order.size())) << n << " " << k << " " << distinct;
+          ASSERT_TRUE(std::equal(order.begin(), order.end(), picked.begin())) << n << " " << k << " " << distinct;
+        }
   });
 }
 

@@ -68,8 +68,8 @@ void probsparse_head(const attention_problem& p, const probsparse_plan& plan,
     }
     measure[std::size_t(i)] = nan ? std::numeric_limits<float>::infinity() : n == 0 ? m : m - sum / float(n);
   }
-  std::vector<index_t> picked(size(p.Sq)), keys(size(p.Sk));
-  const index_t u = select_top_keys(measure.data(), p.Sq, plan.u, picked.data(), work.data());
+  std::vector<index_t> picked(size(p.Sq)), ties(size(p.Sq)), keys(size(p.Sk));
+  const index_t u = select_top_keys<Arch>(measure.data(), p.Sq, plan.u, picked.data(), ties.data(), work.data());
   std::vector<char> active(size(p.Sq), 0);
   for (index_t t = 0; t < u; ++t) active[std::size_t(picked[std::size_t(t)])] = 1;
 
@@ -88,14 +88,12 @@ void probsparse_head(const attention_problem& p, const probsparse_plan& plan,
 
   // Active rows: exact softmax attention over the visible keys.
   for (index_t j = 0; j < p.Sk; ++j) keys[std::size_t(j)] = j;
-  const auto wide = static_cast<std::size_t>(xsimd::batch<float, Arch>::size);
-  aligned_buffer<float> acc((static_cast<std::size_t>(p.Dv) + wide - 1) / wide * wide);
   std::vector<float> z(size(p.Sk)), weights(size(p.Sk));
   for (index_t t = 0; t < u; ++t) {
     const index_t i = picked[std::size_t(t)], n = plan.visible(i);
-    for (index_t j = 0; j < n; ++j) z[std::size_t(j)] = p.scale * dot<Arch>(query(i), k0 + j * k.stride(1), p.D);
+    dot_keys<Arch>(query(i), k0, k.stride(1), keys.data(), n, p.D, p.scale, z.data());
     softmax_over_keys<Arch>(n, z.data(), keys.data(), -std::numeric_limits<float>::infinity(), v0,
-                            v.stride(1), p.Dv, weights.data(), acc.data(), row(i));
+                            v.stride(1), p.Dv, weights.data(), row(i));
   }
 }
 

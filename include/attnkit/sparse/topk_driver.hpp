@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include <attnkit/core/aligned_buffer.hpp>
@@ -19,6 +20,8 @@
 #include <attnkit/sparse/key_panels.hpp>
 #include <attnkit/sparse/select_top_keys.hpp>
 #include <attnkit/sparse/softmax_over_keys.hpp>
+#include <attnkit/tile/gemm_tile.hpp>
+#include <attnkit/tile/tile_config.hpp>
 
 namespace attnkit::detail {
 
@@ -38,17 +41,26 @@ class topk_driver {
               tensor_view<const float, 4> v, tensor_view<float, 4> out, tensor_view<float, 3> lse,
               const float* projection = nullptr, index_t rank = 0)
       : p_(p), opt_(opt), top_k_(top_k), q_(q), k_(k), v_(v), out_(out), lse_(lse),
-        projection_(projection), Dk_(projection ? rank : p.D), range_(opt, p.Sq, p.Sk) {}
+        projection_(projection), rank_(rank),
+        Dk_(projection ? (rank + kCols - 1) / kCols * kCols : p.D), range_(opt, p.Sq, p.Sk) {}
 
   void run() {
     if (p_.B * p_.Hq * p_.Sq == 0) return;
     const index_t heads = p_.B * p_.Hkv;
-    std::vector<float> projected;  // P k for every key: [B * Hkv, Sk, rank]
+    using config = tile::tile_config<Arch>;
+    aligned_buffer<float> projected;  // P k for every key: [B * Hkv, Sk, Dk]
     if (projection_) {
-      projected.resize(static_cast<std::size_t>(heads * p_.Sk * Dk_));
+      // Pᵀ as the B operand of the micro-kernel: [D x Dk], columns past the rank zero, so the
+      // padded coordinates of P q and P k are 0 and add nothing to the estimate.
+      projection_t_ = aligned_buffer<float>(static_cast<std::size_t>(p_.D * Dk_));
+      for (index_t d = 0; d < p_.D; ++d)
+        for (index_t c = 0; c < Dk_; ++c)
+          projection_t_[static_cast<std::size_t>(d * Dk_ + c)] = c < rank_ ? projection_[c * p_.D + d] : 0.0f;
+      projected = aligned_buffer<float>(static_cast<std::size_t>(heads * p_.Sk * Dk_));
       parallel_for(heads, [&](index_t x, int) {
-        for (index_t j = 0; j < p_.Sk; ++j)
-          project(key(x / p_.Hkv, j, x % p_.Hkv), 1.0f, projected.data() + (x * p_.Sk + j) * Dk_);
+        tile::gemm<Arch, config::kRows, config::kVecs>(
+            p_.Sk, Dk_, p_.D, tile::a_operand{key(x / p_.Hkv, 0, x % p_.Hkv), k_.stride(1), 1},
+            projection_t_.data(), Dk_, projected.data() + x * p_.Sk * Dk_, Dk_, nullptr);
       });
     }
     const key_panels<Arch> panels(heads, p_.Sk, Dk_, [&](index_t x) {
@@ -65,31 +77,25 @@ class topk_driver {
 
  private:
   struct scratch {
-    aligned_buffer<float> qs, s, work, z, p, acc;
-    aligned_buffer<index_t> picked, keys;
+    aligned_buffer<float> qs, s, work, z, p;
+    aligned_buffer<index_t> picked, ties, keys;
   };
 
   const float* key(index_t b, index_t j, index_t hk) const noexcept {
     return k_.data() + b * k_.stride(0) + j * k_.stride(1) + hk * k_.stride(2);
   }
 
-  /// dst[c] = f * <projection row c, x> for c < rank.
-  void project(const float* x, float f, float* dst) const noexcept {
-    for (index_t c = 0; c < Dk_; ++c) dst[c] = f * dot<Arch>(projection_ + c * p_.D, x, p_.D);
-  }
-
   void ensure(scratch& w) const {
     if (w.qs.size() != 0) return;
     const index_t n = std::max<index_t>(p_.Sk, 1);
     const index_t lds = (p_.Sk + kCols - 1) / kCols * kCols + kCols;
-    const auto wide = static_cast<std::size_t>(xsimd::batch<float, Arch>::size);
     w.qs = aligned_buffer<float>(static_cast<std::size_t>(kBlockQ * Dk_));
     w.s = aligned_buffer<float>(static_cast<std::size_t>(kBlockQ * lds));
     w.work = aligned_buffer<float>(static_cast<std::size_t>(n));
     w.z = aligned_buffer<float>(static_cast<std::size_t>(n));
     w.p = aligned_buffer<float>(static_cast<std::size_t>(n));
-    w.acc = aligned_buffer<float>((static_cast<std::size_t>(p_.Dv) + wide - 1) / wide * wide);
     w.picked = aligned_buffer<index_t>(static_cast<std::size_t>(n));
+    w.ties = aligned_buffer<index_t>(static_cast<std::size_t>(n));
     w.keys = aligned_buffer<index_t>(static_cast<std::size_t>(n));
   }
 
@@ -103,12 +109,18 @@ class topk_driver {
     const index_t lds = (p1 - p0) * kCols;
     if (p1 > p0) {
       // qs: [rows x Dk], scale q (or scale P q) per query row.
-      for (index_t r = 0; r < rows; ++r) {
-        const float* qi = query(b, i0 + r, h);
-        float* dst = w.qs.data() + r * Dk_;
-        if (projection_) project(qi, p_.scale, dst);
-        else
+      if (projection_) {
+        using config = tile::tile_config<Arch>;
+        tile::gemm<Arch, config::kRows, config::kVecs>(rows, Dk_, p_.D,
+                                                      tile::a_operand{query(b, i0, h), q_.stride(1), 1},
+                                                      projection_t_.data(), Dk_, w.qs.data(), Dk_, nullptr);
+        for (index_t x = 0; x < rows * Dk_; ++x) w.qs[static_cast<std::size_t>(x)] *= p_.scale;
+      } else {
+        for (index_t r = 0; r < rows; ++r) {
+          const float* qi = query(b, i0 + r, h);
+          float* dst = w.qs.data() + r * Dk_;
           for (index_t d = 0; d < p_.D; ++d) dst[d] = p_.scale * qi[d];
+        }
       }
       panels.scores(b * p_.Hkv + hk, p0, p1, rows, w.qs.data(), Dk_, w.s.data(), lds);
     }
@@ -122,15 +134,16 @@ class topk_driver {
       if (mods.any())
         for (index_t t = 0; t < n; ++t) rank[t] = modify_score(mods, rank[t], i, jb + t);
       index_t kept = 0;
-      bool nan = false;
-      for (index_t t = 0; t < n; ++t) nan |= std::isnan(rank[t]);
-      if (!nan) kept = select_top_keys(rank, n, top_k_, w.picked.data(), w.work.data());
-      for (index_t t = 0; t < kept; ++t) {
-        const index_t j = jb + w.picked[static_cast<std::size_t>(t)];
-        w.keys[static_cast<std::size_t>(t)] = j;
-        w.z[static_cast<std::size_t>(t)] =
-            projection_ ? modify_score(mods, p_.scale * dot<Arch>(query(b, i, h), key(b, j, hk), p_.D), i, j)
-                        : rank[j - jb];
+      const bool nan = any_nan<Arch>(rank, n);
+      if (!nan) kept = select_top_keys<Arch>(rank, n, top_k_, w.picked.data(), w.ties.data(), w.work.data());
+      for (index_t t = 0; t < kept; ++t) w.keys[static_cast<std::size_t>(t)] = jb + w.picked[static_cast<std::size_t>(t)];
+      if (projection_) {  // the kept keys' logits, exactly
+        dot_keys<Arch>(query(b, i, h), key(b, 0, hk), k_.stride(1), w.keys.data(), kept, p_.D, p_.scale, w.z.data());
+        if (mods.any())
+          for (index_t t = 0; t < kept; ++t)
+            w.z[static_cast<std::size_t>(t)] = modify_score(mods, w.z[static_cast<std::size_t>(t)], i, w.keys[static_cast<std::size_t>(t)]);
+      } else {
+        for (index_t t = 0; t < kept; ++t) w.z[static_cast<std::size_t>(t)] = rank[w.picked[static_cast<std::size_t>(t)]];
       }
       if (nan) {  // a NaN ranks first: it is always kept, and it makes the row NaN
         w.z[0] = std::numeric_limits<float>::quiet_NaN();
@@ -139,7 +152,7 @@ class topk_driver {
       }
       float* o = out_.data() + b * out_.stride(0) + i * out_.stride(1) + h * out_.stride(2);
       const float l = softmax_over_keys<Arch>(kept, w.z.data(), w.keys.data(), sink, v0, v_.stride(1),
-                                              p_.Dv, w.p.data(), w.acc.data(), o);
+                                              p_.Dv, w.p.data(), o);
       if (!lse_.empty()) lse_(b, h, i) = l;
     }
   }
@@ -155,7 +168,9 @@ class topk_driver {
   tensor_view<float, 4> out_;
   tensor_view<float, 3> lse_;
   const float* projection_;
-  index_t Dk_;
+  index_t rank_;
+  index_t Dk_;  ///< columns of the score operands: D, or the rank rounded up to kCols
+  aligned_buffer<float> projection_t_;
   mask::key_range range_;
 };
 
