@@ -26,14 +26,33 @@
 
 namespace attnkit::detail {
 
+/// The key visibility policy of flash_forward when only the options mask keys (flash_attention):
+/// every key block the options let through is visited, and the driver compiles the layout
+/// checks out. A policy with kAllVisible = false (block-sparse attention) provides, through
+/// head(h), an object for query head h with
+/// - classify(i0, i1, j0, j1): empty when no query of [i0, i1) sees a key of [j0, j1), full when
+///   every one sees every one, else partial;
+/// - apply<Arch>(s, lds, rows, cols, j0, i0, col_max): sets the transposed tile entries
+///   s[r * lds + c] of the pairs (i0 + c, j0 + r) it hides to -inf and writes each column's
+///   maximum to col_max (cols floats, aligned; a NaN wins);
+/// - run_end(j): one past the last key of the run from j that every query sees or hides alike;
+/// - sees(i, j): whether query i sees key j (i may be a padding column past the queries).
+struct all_keys_visible {
+  static constexpr bool kAllVisible = true;
+  all_keys_visible head(index_t) const noexcept { return {}; }
+};
+
 /// The forward kernel. Everything is computed transposed: for a block of queries (the columns)
 ///   Sᵀ = K Qᵀ         (keys x queries: K rows copied, Qᵀ packed once per query block)
 ///   Pᵀ = online softmax of Sᵀ down the columns (vertical max and sum, no horizontal reductions)
 ///   Oᵀ = Oᵀ diag(alpha) + Vᵀ Pᵀ   (head dims x queries)
 /// so both products are gemm_tile calls whose B panel (Qᵀ, then Pᵀ) stays in L1 while K and V
 /// rows stream past it, and no tile is ever transposed inside the key loop.
-/// kD > 0 fixes the head dim at compile time; Config sets the tile and block sizes.
-template <class Arch, class T, index_t kD, class Config = tile::tile_config<Arch>>
+/// kD > 0 fixes the head dim at compile time; Config sets the tile and block sizes; Visibility
+/// hides key blocks beyond the options' masks (all_keys_visible: none), which are skipped, not
+/// masked, so the time follows the visited blocks.
+template <class Arch, class T, index_t kD, class Config = tile::tile_config<Arch>,
+          class Visibility = all_keys_visible>
 class flash_forward {
   using config = Config;
   static constexpr index_t kBlockQ = config::kBlockQ;
@@ -42,10 +61,12 @@ class flash_forward {
   static constexpr index_t kPanels = kBlockQ / kCols;
   using queries = query_block<Arch, kBlockQ, kCols>;
   using keys = kv_block<Arch, kBlockK>;
+  using layout_head = decltype(std::declval<const Visibility&>().head(0));
+  static constexpr bool kAllVisible = Visibility::kAllVisible;
 
  public:
-  flash_forward(const attention_problem& p, const attention_options& opt)
-      : p_(p), opt_(opt), D_(kD > 0 ? kD : p.D) {}
+  flash_forward(const attention_problem& p, const attention_options& opt, Visibility vis = {})
+      : p_(p), opt_(opt), D_(kD > 0 ? kD : p.D), vis_(std::move(vis)) {}
 
   /// Runs every (sequence, head, query chunk) task on the thread pool.
   void run(std::span<const sequence<T>> seqs) {
@@ -84,6 +105,7 @@ class flash_forward {
     const index_t n_blocks = (i1 - i0 + kBlockQ - 1) / kBlockQ;
     const mask::key_range range(opt_, Sq, s.k.extent(1));
     const mask::score_mods mods(opt_, p_.bias, s.bias_batch, h, Sq, s.k.extent(1));
+    [[maybe_unused]] const layout_head layout = vis_.head(h);
     for (index_t b = 0; b < n_blocks; ++b) {
       const index_t q0 = i0 + b * kBlockQ;
       w.blocks[std::size_t(b)].start(&s.q(0, q0, h, 0), s.q.stride(1), std::min(kBlockQ, i1 - q0),
@@ -96,6 +118,8 @@ class flash_forward {
     for (index_t g0 = j_first / kBlockK * kBlockK; g0 < j_end; g0 += kBlockK) {
       const index_t j0 = std::max(g0, j_first), j1 = std::min(g0 + kBlockK, j_end);
       if (range.classify(i0, i1, j0, j1) == mask::block_kind::empty) continue;
+      if constexpr (!kAllVisible)
+        if (layout.classify(i0, i1, j0, j1) == mask::block_kind::empty) continue;
       w.kv.load(s.k, s.v, hk, j0, j1, std::min(j1 + kBlockK, j_end), n_blocks * kPanels);
       for (index_t b = 0; b < n_blocks; ++b) {
         const index_t q0 = i0 + b * kBlockQ, q1 = std::min(q0 + kBlockQ, i1);
@@ -105,8 +129,14 @@ class flash_forward {
         const index_t je = std::min(j1, range.block_end(q1));
         const auto kind = range.classify(q0, q1, jb, je);
         if (kind == mask::block_kind::empty) continue;
+        const layout_head* hides = nullptr;  // the layout, when it hides some pair of the tile
+        if constexpr (!kAllVisible) {
+          const auto seen = layout.classify(q0, q1, jb, je);
+          if (seen == mask::block_kind::empty) continue;
+          if (seen == mask::block_kind::partial) hides = &layout;
+        }
         visit(w, w.blocks[std::size_t(b)], jb - j0, je - jb, jb, q0, Sq, range,
-              kind == mask::block_kind::partial, mods);
+              kind == mask::block_kind::partial, mods, hides);
       }
       w.kv.prefetch_rest();
     }
@@ -121,12 +151,15 @@ class flash_forward {
 
   /// Keys [j, j + nk) (rows `row` .. of the K, V block) for one query block, one column panel
   /// of kCols queries at a time, so that the panel's scores go from the Sᵀ product through the
-  /// mask and the softmax into the Oᵀ product while they are still in L1.
+  /// mask and the softmax into the Oᵀ product while they are still in L1. `partial`: the
+  /// options hide some pair; `hides`: the layout does (null when it hides none).
   void visit(scratch& w, queries& qb, index_t row, index_t nk, index_t j, index_t q0, index_t Sq,
-             const mask::key_range& range, bool partial, const mask::score_mods& mods) const {
+             const mask::key_range& range, bool partial, const mask::score_mods& mods,
+             const layout_head* hides) const {
     float* sp = w.st.data();
     float* block_max = w.block_max.data();
-    const bool modified = partial || mods.any();
+    const bool masked = partial || mods.any();
+    const bool modified = masked || (!kAllVisible && hides);
     for (index_t c = 0; c < kBlockQ; c += kCols) {
       w.kv.prefetch_step();
       // Sᵀ = K Qᵀ, with the column maxima taken from the registers when nothing changes the
@@ -135,14 +168,16 @@ class flash_forward {
       tile::gemm<Arch, config::kRows, config::kVecs>(nk, kCols, D_, {w.kv.k(row), D_, 1},
                                                      qb.q_panel(c), kCols, sp, kCols, nullptr,
                                                      modified ? nullptr : block_max);
-      if (modified)
+      if (masked)
         mask::apply_mask_and_mods<Arch>(sp, kCols, nk, kCols, j, q0 + c, Sq, range, partial,
                                         mods, block_max);
+      if constexpr (!kAllVisible)
+        if (hides) hides->template apply<Arch>(sp, kCols, nk, kCols, j, q0 + c, block_max);
       qb.panel_softmax(c).update(sp, kCols, nk, block_max);
       // Oᵀ = Oᵀ diag(alpha) + Vᵀ Pᵀ
       const tile::a_operand vt{w.kv.v(row), 1, w.kv.ldv()};
-      if (partial && !w.kv.v_finite())
-        masked_o_update(vt, nk, j, q0 + c, range, sp, qb.o_panel(c), qb.alpha(c));
+      if ((partial || (!kAllVisible && hides)) && !w.kv.v_finite())
+        masked_o_update(vt, nk, j, q0 + c, range, hides, sp, qb.o_panel(c), qb.alpha(c));
       else
         tile::gemm<Arch, config::kRows, config::kVecs>(p_.Dv, kCols, nk, vt, sp, kCols,
                                                        qb.o_panel(c), kCols, qb.alpha(c));
@@ -150,21 +185,34 @@ class flash_forward {
   }
 
   /// The Oᵀ update of one panel (queries i0 ..) summed over each query's visible keys only,
-  /// for a partially masked block with a non-finite V value.
+  /// for a partially masked block with a non-finite V value: one product per run of keys that
+  /// the layout shows or hides alike (the whole block without a layout), each over the
+  /// options' key range of every query the run is shown to.
   void masked_o_update(tile::a_operand vt, index_t nk, index_t j, index_t i0,
-                       const mask::key_range& range, const float* pt, float* ot,
-                       const float* alpha) const {
+                       const mask::key_range& range, const layout_head* hides, const float* pt,
+                       float* ot, const float* alpha) const {
     index_t first[kCols], last[kCols];
-    for (index_t c = 0; c < kCols; ++c) {
-      first[c] = std::clamp<index_t>(range.begin(i0 + c) - j, 0, nk);
-      last[c] = std::clamp<index_t>(range.end(i0 + c) - j, 0, nk);
+    float ones[kCols];
+    std::fill(ones, ones + kCols, 1.0f);
+    for (index_t a = j, b; a < j + nk; a = b) {
+      b = j + nk;
+      if constexpr (!kAllVisible)
+        if (hides) b = std::min(b, hides->run_end(a));
+      for (index_t c = 0; c < kCols; ++c) {
+        first[c] = std::clamp<index_t>(std::max(range.begin(i0 + c), a) - j, 0, nk);
+        last[c] = std::clamp<index_t>(std::min(range.end(i0 + c), b) - j, 0, nk);
+        if constexpr (!kAllVisible)
+          if (hides && !hides->sees(i0 + c, a)) last[c] = first[c];
+      }
+      tile::gemm_column_ranges(p_.Dv, kCols, vt, pt, kCols, ot, kCols, a == j ? alpha : ones,
+                               first, last);
     }
-    tile::gemm_column_ranges(p_.Dv, kCols, vt, pt, kCols, ot, kCols, alpha, first, last);
   }
 
   attention_problem p_;
   const attention_options& opt_;
   index_t D_;
+  Visibility vis_;
 };
 
 }  // namespace attnkit::detail

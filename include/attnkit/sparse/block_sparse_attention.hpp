@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: Apache-2.0
+// block_sparse_attention: exact softmax attention over the visible blocks of a block_layout, on
+// the exact driver (detail::flash_forward) with the layout as its key visibility policy.
+#pragma once
+
+#include <span>
+#include <type_traits>
+
+#include <attnkit/core/tensor_view.hpp>
+#include <attnkit/exact/arguments.hpp>
+#include <attnkit/exact/flash.hpp>
+#include <attnkit/exact/flash_forward.hpp>
+#include <attnkit/exact/options.hpp>
+#include <attnkit/exact/sequences.hpp>
+#include <attnkit/simd/arch.hpp>
+#include <attnkit/sparse/block_layout.hpp>
+#include <attnkit/sparse/block_layout_visibility.hpp>
+
+namespace attnkit {
+
+namespace detail {
+
+/// The head-dim dispatch of flash_attention (the same compiled variants) with the layout as the
+/// driver's visibility policy.
+template <class Arch, class T>
+void dispatch_block_sparse(const attention_problem& p, const attention_options& opt,
+                           std::span<const sequence<T>> seqs, const block_layout_visibility& vis) {
+  using config = tile::tile_config<Arch>;
+  auto run = [&]<index_t kD>() {
+    flash_forward<Arch, T, kD, config, block_layout_visibility>(p, opt, vis).run(seqs);
+  };
+  switch (p.D) {
+    case 64: return run.template operator()<64>();
+    case 80: return run.template operator()<80>();
+    case 96: return run.template operator()<96>();
+    case 128: return run.template operator()<128>();
+    case 192: return run.template operator()<192>();
+    case 256: return run.template operator()<256>();
+    default: return run.template operator()<0>();
+  }
+}
+
+}  // namespace detail
+
+/// Block-sparse attention (the block-sparse FlashAttention of arXiv 2205.14135, section 3.3):
+/// exact softmax attention in which query i of head h sees key j only when the layout shows
+/// block (i / block_q, j / block_k) of head h (or of its only head) AND every mask of `opt`
+/// lets the pair through; the logits, sinks and lse are those of flash_attention (DESIGN 1.3).
+/// A query that sees no key gets out = 0 and lse = -inf (the sink's logit with sinks), never
+/// NaN; a NaN or infinity in a hidden block reaches no output.
+/// @pre q [B, Sq, Hq, D], k [B, Sk, Hkv, D], v [B, Sk, Hkv, Dv], out [B, Sq, Hq, Dv], lse empty
+///      or [B, Hq, Sq]; Hq a multiple of Hkv, 1 <= D <= 512, unit innermost strides (any other
+///      strides); layout.block_q, block_k >= 1 and layout.mask [1 or Hq, ceil(Sq / block_q),
+///      ceil(Sk / block_k)] (any strides), the same for every batch entry. Checked, throwing
+///      attnkit::error before anything is written.
+/// Time: the driver's tiles (64 queries x 96 keys on AVX2) that overlap a visible block are
+/// computed, the others skipped, so the work is O(B Hq (D + Dv) x visited pairs) plus one look
+/// at the layout per tile; tiles only partly covered by visible blocks are masked pair by pair
+/// (block sizes that are multiples of 64 x 96, or tiles inside the blocks, avoid that). Memory
+/// and threads as flash_attention; the result does not depend on the thread count. fp32
+/// accumulation for every T (fp32, bf16, fp16 storage); the tests cover fp32 and bf16.
+template <class Arch = default_arch, attention_element T>
+void block_sparse_attention(tensor_view<const std::type_identity_t<T>, 4> q,
+                            tensor_view<const std::type_identity_t<T>, 4> k,
+                            tensor_view<const std::type_identity_t<T>, 4> v,
+                            tensor_view<T, 4> out, const block_layout& layout,
+                            const attention_options& opt = {}, tensor_view<float, 3> lse = {}) {
+  constexpr auto where = "block_sparse_attention";
+  const auto p = detail::check_attention(where, q, k, v, out, opt, lse);
+  detail::require(p.D <= 512, where, "q", "extent(3) <= 512 (the head dim)", p.D);
+  detail::check_block_layout(where, layout, p.Hq, p.Sq, p.Sk);
+  const auto seqs = detail::dense_sequences<T>(q, k, v, out, lse);
+  detail::dispatch_block_sparse<Arch, T>(p, opt, seqs, detail::block_layout_visibility(layout, p.Sk));
+}
+
+}  // namespace attnkit
