@@ -7,6 +7,7 @@
 #include <limits>
 #include <memory>
 #include <span>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -35,6 +36,8 @@ namespace attnkit::detail {
 /// - apply<Arch>(s, lds, rows, cols, j0, i0, col_max): sets the transposed tile entries
 ///   s[r * lds + c] of the pairs (i0 + c, j0 + r) it hides to -inf and writes each column's
 ///   maximum to col_max (cols floats, aligned; a NaN wins);
+/// - span(i0, i1, j0, j1): the smallest [first, second) within [j0, j1) holding every key some
+///   query of [i0, i1) sees (first >= second: none), to which the driver narrows its tile;
 /// - run_end(j): one past the last key of the run from j that every query sees or hides alike;
 /// - sees(i, j): whether query i sees key j (i may be a padding column past the queries).
 struct all_keys_visible {
@@ -124,17 +127,18 @@ class flash_forward {
       for (index_t b = 0; b < n_blocks; ++b) {
         const index_t q0 = i0 + b * kBlockQ, q1 = std::min(q0 + kBlockQ, i1);
         // Only the keys this query block sees: under a causal mask the diagonal block of the
-        // chunk shrinks to the block's own triangle.
-        const index_t jb = std::max(j0, range.block_begin(q0));
-        const index_t je = std::min(j1, range.block_end(q1));
-        const auto kind = range.classify(q0, q1, jb, je);
-        if (kind == mask::block_kind::empty) continue;
+        // chunk shrinks to the block's own triangle, and a layout narrows it to its blocks.
+        index_t jb = std::max(j0, range.block_begin(q0));
+        index_t je = std::min(j1, range.block_end(q1));
         const layout_head* hides = nullptr;  // the layout, when it hides some pair of the tile
         if constexpr (!kAllVisible) {
-          const auto seen = layout.classify(q0, q1, jb, je);
-          if (seen == mask::block_kind::empty) continue;
-          if (seen == mask::block_kind::partial) hides = &layout;
+          if (jb >= je) continue;
+          std::tie(jb, je) = layout.span(q0, q1, jb, je);
+          if (jb >= je) continue;
+          if (layout.classify(q0, q1, jb, je) == mask::block_kind::partial) hides = &layout;
         }
+        const auto kind = range.classify(q0, q1, jb, je);
+        if (kind == mask::block_kind::empty) continue;
         visit(w, w.blocks[std::size_t(b)], jb - j0, je - jb, jb, q0, Sq, range,
               kind == mask::block_kind::partial, mods, hides);
       }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <utility>
 
 #include <attnkit/core/tensor_view.hpp>
 #include <attnkit/mask/key_range.hpp>
@@ -43,6 +44,23 @@ class block_layout_visibility {
           if (seen && hidden) return mask::block_kind::partial;
         }
       return seen ? mask::block_kind::full : mask::block_kind::empty;
+    }
+
+    /// The smallest [first, second) within [j0, j1) that holds every key some query of
+    /// [i0, i1) sees (first >= second: none): the driver narrows its tile to it, so a block
+    /// boundary inside a tile costs no masking when the blocks beyond it are hidden.
+    std::pair<index_t, index_t> span(index_t i0, index_t i1, index_t j0, index_t j1) const noexcept {
+      const index_t r0 = row(i0), r1 = row(i1 - 1);
+      const auto column_seen = [&](index_t c) {
+        for (index_t r = r0; r <= r1; ++r)
+          if (cell(r, c)) return true;
+        return false;
+      };
+      index_t lo = j0 / block_k_, hi = (j1 - 1) / block_k_;
+      while (lo <= hi && !column_seen(lo)) ++lo;
+      if (lo > hi) return {j0, j0};
+      while (!column_seen(hi)) --hi;
+      return {std::max(j0, lo * block_k_), std::min(j1, run_end(hi * block_k_))};
     }
 
     /// One past the last key of key j's block (clipped to Sk).
