@@ -256,8 +256,9 @@ TEST(TopkAttention, SelectionEqualsASortWithTheTieRule) {
           std::vector<index_t> picked(static_cast<std::size_t>(n)), ties(static_cast<std::size_t>(n));
           for (auto& x : z) x = distinct == 0 ? float(std::uniform_real_distribution<double>(-3, 3)(rng))
                                               : float(rng() % std::uint64_t(distinct));
+          std::vector<float> value(static_cast<std::size_t>(n));
           const index_t got = attnkit::detail::select_top_keys<Arch>(z.data(), n, k, picked.data(),
-                                                                     ties.data(), work.data());
+                                                                     ties.data(), value.data(), work.data());
           std::vector<index_t> order(static_cast<std::size_t>(n));
           for (index_t t = 0; t < n; ++t) order[std::size_t(t)] = t;
           std::sort(order.begin(), order.end(), [&](index_t a, index_t b) {

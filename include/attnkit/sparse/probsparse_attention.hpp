@@ -55,7 +55,7 @@ void probsparse_head(const attention_problem& p, const probsparse_plan& plan,
 
   // M_i = max_t s_i,j(t) - mean_t s_i,j(t) over the sampled keys; NaN ranks as +inf (first),
   // a query without keys as -inf (last).
-  std::vector<float> measure(size(p.Sq)), work(size(std::max(p.Sq, p.Sk)));
+  std::vector<float> measure(size(p.Sq)), value(size(p.Sq)), work(size(std::max(p.Sq, p.Sk)));
   for (index_t i = 0; i < p.Sq; ++i) {
     const index_t n = plan.samples(i);
     float m = -std::numeric_limits<float>::infinity(), sum = 0.0f;
@@ -69,7 +69,7 @@ void probsparse_head(const attention_problem& p, const probsparse_plan& plan,
     measure[std::size_t(i)] = nan ? std::numeric_limits<float>::infinity() : n == 0 ? m : m - sum / float(n);
   }
   std::vector<index_t> picked(size(p.Sq)), ties(size(p.Sq)), keys(size(p.Sk));
-  const index_t u = select_top_keys<Arch>(measure.data(), p.Sq, plan.u, picked.data(), ties.data(), work.data());
+  const index_t u = select_top_keys<Arch>(measure.data(), p.Sq, plan.u, picked.data(), ties.data(), value.data(), work.data());
   std::vector<char> active(size(p.Sq), 0);
   for (index_t t = 0; t < u; ++t) active[std::size_t(picked[std::size_t(t)])] = 1;
 

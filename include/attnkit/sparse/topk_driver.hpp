@@ -77,7 +77,7 @@ class topk_driver {
 
  private:
   struct scratch {
-    aligned_buffer<float> qs, s, work, z, p;
+    aligned_buffer<float> qs, s, work, value, z, p;
     aligned_buffer<index_t> picked, ties, keys;
   };
 
@@ -92,6 +92,7 @@ class topk_driver {
     w.qs = aligned_buffer<float>(static_cast<std::size_t>(kBlockQ * Dk_));
     w.s = aligned_buffer<float>(static_cast<std::size_t>(kBlockQ * lds));
     w.work = aligned_buffer<float>(static_cast<std::size_t>(n));
+    w.value = aligned_buffer<float>(static_cast<std::size_t>(n));
     w.z = aligned_buffer<float>(static_cast<std::size_t>(n));
     w.p = aligned_buffer<float>(static_cast<std::size_t>(n));
     w.picked = aligned_buffer<index_t>(static_cast<std::size_t>(n));
@@ -135,7 +136,7 @@ class topk_driver {
         for (index_t t = 0; t < n; ++t) rank[t] = modify_score(mods, rank[t], i, jb + t);
       index_t kept = 0;
       const bool nan = any_nan<Arch>(rank, n);
-      if (!nan) kept = select_top_keys<Arch>(rank, n, top_k_, w.picked.data(), w.ties.data(), w.work.data());
+      if (!nan) kept = select_top_keys<Arch>(rank, n, top_k_, w.picked.data(), w.ties.data(), w.value.data(), w.work.data());
       for (index_t t = 0; t < kept; ++t) w.keys[static_cast<std::size_t>(t)] = jb + w.picked[static_cast<std::size_t>(t)];
       if (projection_) {  // the kept keys' logits, exactly
         dot_keys<Arch>(query(b, i, h), key(b, 0, hk), k_.stride(1), w.keys.data(), kept, p_.D, p_.scale, w.z.data());
