@@ -29,8 +29,8 @@ namespace attnkit::detail {
 ///   nearest_center) and moves each centroid to the normalised sum of its points (an empty
 ///   cluster keeps its centroid); a final assignment follows. A step that changes no assignment
 ///   ends the loop early (the rest would repeat it).
-/// Time O((iterations + 1) n clusters D); the products in fp32 on Arch (deterministic per arch
-/// and seed), the sums and norms in double.
+/// Time O((iterations + 2) n clusters D); products and centroid sums in fp32 on Arch
+/// (deterministic per arch and seed), norms and the k-means++ distances in double.
 template <class Arch>
 class spherical_kmeans {
  public:
@@ -45,8 +45,7 @@ class spherical_kmeans {
     inv_norm_.assign(std::size_t(n), 0.0);
     valid_.clear();
     for (index_t p = 0; p < n; ++p) {
-      double sq = 0;
-      for (index_t d = 0; d < D; ++d) sq += double(points[p][d]) * double(points[p][d]);
+      const double sq = dot(points[p], points[p], D);
       if (sq > 0 && std::isfinite(sq)) {
         inv_norm_[std::size_t(p)] = 1.0 / std::sqrt(sq);
         valid_.push_back(p);
@@ -81,23 +80,22 @@ class spherical_kmeans {
       scale_[std::size_t(x)] = static_cast<float>(inv_norm_[std::size_t(valid_[std::size_t(x)])]);
     }
     dist_.assign(std::size_t(nv), 4.0);
-    packed_centers<Arch> one(1, D);
     index_t pick = static_cast<index_t>(splitmix64_at(seed, 0) % std::uint64_t(nv));
     for (index_t c = 0; c < C; ++c) {
       const index_t p = valid_[std::size_t(pick)];
       for (index_t d = 0; d < D; ++d)
         centers_.row(c)[d] = static_cast<float>(points[p][d] * inv_norm_[std::size_t(p)]);
       if (c + 1 == C) break;
-      // cos of every point to the new centroid: S = [64 x 4], column 0 used
-      std::copy_n(centers_.row(c), D, one.row(0));
+      // cos of every point to the new centroid: fp32 dot products, four points at a time
       double total = 0;
-      for (index_t x0 = 0; x0 < nv; x0 += 64) {
-        const index_t nb = std::min<index_t>(64, nv - x0);
-        tile::dot_rows<Arch>(nb, 4, D, rows_.data() + x0, scale_.data() + x0, one.rows.data(),
-                             one.ld, s_.data(), 4);
+      alignas(64) float cos4[4];
+      for (index_t x0 = 0; x0 < nv; x0 += 4) {
+        const index_t nb = std::min<index_t>(4, nv - x0);
+        dot4(rows_.data() + x0, nb, centers_.row(c), D, cos4);
         for (index_t t = 0; t < nb; ++t) {
+          const double cos = double(cos4[t]) * double(scale_[std::size_t(x0 + t)]);
           double& dist = dist_[std::size_t(x0 + t)];
-          dist = std::min(dist, std::max(0.0, 2.0 - 2.0 * double(s_[std::size_t(t * 4)])));
+          dist = std::min(dist, std::max(0.0, 2.0 - 2.0 * cos));
           total += dist;
         }
       }
@@ -115,6 +113,36 @@ class spherical_kmeans {
     }
   }
 
+  /// <x, y> over D floats, in fp32 on Arch.
+  static float dot(const float* x, const float* y, index_t D) noexcept {
+    using batch = xsimd::batch<float, Arch>;
+    constexpr index_t w = static_cast<index_t>(batch::size);
+    batch acc(0.0f);
+    index_t d = 0;
+    for (; d + w <= D; d += w) acc = xsimd::fma(batch::load_unaligned(x + d), batch::load_unaligned(y + d), acc);
+    float sum = xsimd::hadd(acc);
+    for (; d < D; ++d) sum += x[d] * y[d];
+    return sum;
+  }
+
+  /// out[t] = <rows[t], y> for t < n <= 4 (y aligned): four independent FMA chains.
+  static void dot4(const float* const* rows, index_t n, const float* y, index_t D, float* out) noexcept {
+    using batch = xsimd::batch<float, Arch>;
+    constexpr index_t w = static_cast<index_t>(batch::size);
+    const float* r[4];
+    for (index_t t = 0; t < 4; ++t) r[t] = rows[t < n ? t : 0];
+    batch acc[4] = {batch(0.0f), batch(0.0f), batch(0.0f), batch(0.0f)};
+    index_t d = 0;
+    for (; d + w <= D; d += w) {
+      const batch yv = batch::load_aligned(y + d);
+      for (index_t t = 0; t < 4; ++t) acc[t] = xsimd::fma(batch::load_unaligned(r[t] + d), yv, acc[t]);
+    }
+    for (index_t t = 0; t < n; ++t) {
+      out[t] = xsimd::hadd(acc[t]);
+      for (index_t e = d; e < D; ++e) out[t] += r[t][e] * y[e];
+    }
+  }
+
   void assign(const float* const* points, index_t n, std::int32_t* out) {
     nearest_center<Arch>(points, n, centers_, false, s_.data(), out);
     for (index_t p = 0; p < n; ++p)
@@ -123,20 +151,26 @@ class spherical_kmeans {
 
   void update(const float* const* points, const std::int32_t* a) {
     const index_t C = centers_.m, D = centers_.D;
-    std::fill(sums_.begin(), sums_.end(), 0.0);
+    std::fill(sums_.begin(), sums_.end(), 0.0f);
     std::fill(counts_.begin(), counts_.end(), 0);
-    for (index_t p : valid_) {
+    using batch = xsimd::batch<float, Arch>;
+    constexpr index_t w = static_cast<index_t>(batch::size);
+    for (index_t p : valid_) {  // fp32 sums: a few thousand unit vectors at most per cluster
       const index_t c = a[p];
-      double* sum = sums_.data() + c * D;
-      const double w = inv_norm_[std::size_t(p)];
-      for (index_t d = 0; d < D; ++d) sum[d] += w * double(points[p][d]);
+      float* sum = sums_.data() + c * D;
+      const float f = static_cast<float>(inv_norm_[std::size_t(p)]);
+      index_t d = 0;
+      for (; d + w <= D; d += w)
+        xsimd::fma(batch(f), batch::load_unaligned(points[p] + d), batch::load_unaligned(sum + d))
+            .store_unaligned(sum + d);
+      for (; d < D; ++d) sum[d] += f * points[p][d];
       ++counts_[std::size_t(c)];
     }
     for (index_t c = 0; c < C; ++c) {
       if (counts_[std::size_t(c)] == 0) continue;
-      const double* sum = sums_.data() + c * D;
+      const float* sum = sums_.data() + c * D;
       double sq = 0;
-      for (index_t d = 0; d < D; ++d) sq += sum[d] * sum[d];
+      for (index_t d = 0; d < D; ++d) sq += double(sum[d]) * double(sum[d]);
       if (!(sq > 0) || !std::isfinite(sq)) continue;
       const double inv = 1.0 / std::sqrt(sq);
       for (index_t d = 0; d < D; ++d) centers_.row(c)[d] = static_cast<float>(sum[d] * inv);
@@ -145,7 +179,8 @@ class spherical_kmeans {
 
   packed_centers<Arch> centers_;
   aligned_buffer<float> s_;
-  std::vector<double> sums_, inv_norm_;
+  std::vector<float> sums_;
+  std::vector<double> inv_norm_;
   std::vector<index_t> counts_, valid_;
   std::vector<std::int32_t> previous_;
   std::vector<const float*> rows_;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -35,6 +36,11 @@ struct landmark_visibility {
       for (index_t t = t0; t < t1; ++t)
         if (!sees(c, t)) return false;
     return true;
+  }
+  void mask(float* s, index_t lds, index_t t0, index_t nb) const noexcept {
+    for (index_t t = 0; t < nb; ++t)
+      for (index_t c = 0; c < m; ++c)
+        if (!sees(c, t0 + t)) s[t * lds + c] = -std::numeric_limits<float>::infinity();
   }
 };
 

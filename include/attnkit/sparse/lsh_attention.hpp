@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -35,6 +36,8 @@ struct lsh_visibility {
   const std::int32_t* qb;    ///< query buckets [hashes, Sq]
   const std::int32_t* kb;    ///< key buckets [hashes, Sk]
   index_t Sq, Sk;
+  std::int32_t* qcode;       ///< scratch: kMaxCols entries
+  std::int32_t* kcode;       ///< scratch: kBlockK entries
   bool all(index_t, index_t t1) const { return r == 0 && (m == 0 || n[0] >= t1); }
   bool sees(index_t c, index_t t) const {
     if (t >= n[c]) return false;
@@ -42,6 +45,22 @@ struct lsh_visibility {
     for (index_t e = 0; e < r; ++e)
       if (qb[e * Sq + i] == kb[e * Sk + j]) return false;
     return true;
+  }
+  /// The causal prefix, then per earlier round e a compare of the columns' and the keys'
+  /// buckets, a loop over the columns that vectorises (per pair that is r compares, against
+  /// D FMAs of the product).
+  void mask(float* s, index_t lds, index_t t0, index_t nb) const noexcept {
+    constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+    prefix_visibility{n, m}.mask(s, lds, t0, nb);
+    for (index_t e = 0; e < r; ++e) {
+      for (index_t c = 0; c < m; ++c) qcode[c] = qb[e * Sq + qpos[c]];
+      for (index_t t = 0; t < nb; ++t) kcode[t] = kb[e * Sk + kpos[t0 + t]];
+      for (index_t t = 0; t < nb; ++t) {
+        float* row = s + t * lds;
+        const std::int32_t key = kcode[t];
+        for (index_t c = 0; c < m; ++c) row[c] = qcode[c] == key ? kNegInf : row[c];
+      }
+    }
   }
 };
 
@@ -61,13 +80,14 @@ void lsh_forward(const attention_problem& p, const lsh_options& opt,
     engine ga;
     aligned_buffer<float> s, part_out, part_lse;
     std::vector<const float*> qrows, krows, kr, vr, qr;
-    std::vector<std::int32_t> qb, kb;
+    std::vector<std::int32_t> qb, kb, qcode, kcode;
     std::vector<index_t> kpos, qpos, visible;
     grouping qg, kg;
     scratch(const attention_problem& p, index_t R, index_t s_size)
         : ga(p.D, p.Dv), s(std::size_t(s_size)),
           part_out(std::size_t(R > 1 ? R * p.Sq * p.Dv : 0)),
-          part_lse(std::size_t(R > 1 ? R * p.Sq : 0)) {}
+          part_lse(std::size_t(R > 1 ? R * p.Sq : 0)), qcode(std::size_t(engine::kMaxCols)),
+          kcode(std::size_t(engine::kBlockK)) {}
   };
   const bool want_lse = is_given(lse);
   std::vector<std::unique_ptr<scratch>> scratches(static_cast<std::size_t>(get_num_threads()));
@@ -108,7 +128,8 @@ void lsh_forward(const attention_problem& p, const lsh_options& opt,
           }
           w->ga.start(m, w->qr.data(), p.scale);
           const lsh_visibility vis{w->visible.data(), m, r, w->qpos.data(), w->kpos.data() + k0,
-                                   w->qb.data(), w->kb.data(), p.Sq, p.Sk};
+                                   w->qb.data(), w->kb.data(), p.Sq, p.Sk, w->qcode.data(),
+                                   w->kcode.data()};
           w->ga.visit(w->kr.data() + k0, w->vr.data() + k0, w->visible[std::size_t(m - 1)], vis);
           for (index_t t = 0; t < m; ++t) {
             const index_t i = qs[q0 + t];

@@ -10,6 +10,8 @@
 #include <attnkit/core/aligned_buffer.hpp>
 #include <attnkit/core/tensor_view.hpp>
 #include <attnkit/tile/dot_rows.hpp>
+#include <attnkit/tile/gemm_tile.hpp>
+#include <attnkit/tile/tile_config.hpp>
 
 namespace attnkit::detail {
 
@@ -35,17 +37,38 @@ struct packed_centers {
 /// -<x, c_0> .. -<x, c_{m-1}>] (indices m + c for the negated ones). The first maximum wins
 /// (ties go to the lower index); a NaN product never wins, so a row of NaN gets 0. Products in
 /// fp32 on Arch, so the choice is deterministic per arch, not across archs with different FMA
-/// rounding. `s` is scratch of at least 64 x centers.m4 floats.
+/// rounding. `s` is scratch of at least 64 x centers.m4 floats (used below 16 centers).
 template <class Arch>
 void nearest_center(const float* const* points, index_t n, const packed_centers<Arch>& centers,
-                    bool signed_too, float* s, std::int32_t* out) noexcept {
+                    bool signed_too, float* s, std::int32_t* out) {
   constexpr index_t kRows = 64;
-  const index_t m = centers.m, lds = centers.m4;
+  using config = tile::tile_config<Arch>;
+  const index_t m = centers.m, D = centers.D;
+  // 16 centers or more: S = X Cᵀ on the flash micro-kernel over copied point rows (the decode
+  // kernel's horizontal sums cost it about half its speed as a GEMM); fewer: tile::dot_rows.
+  const bool gemm = m >= 16;
+  const index_t lds = gemm ? (m + config::kCols - 1) / config::kCols * config::kCols : centers.m4;
+  aligned_buffer<float> ct, x, sg;
+  if (gemm) {  // Cᵀ: [D x lds], X: [kRows x D], S: [kRows x lds]
+    ct = aligned_buffer<float>(std::size_t(D * lds));
+    x = aligned_buffer<float>(std::size_t(kRows * D));
+    sg = aligned_buffer<float>(std::size_t(kRows * lds));
+    std::fill(ct.data(), ct.data() + ct.size(), 0.0f);
+    for (index_t c = 0; c < m; ++c)
+      for (index_t d = 0; d < D; ++d) ct[std::size_t(d * lds + c)] = centers.row(c)[d];
+    s = sg.data();
+  }
   for (index_t p0 = 0; p0 < n; p0 += kRows) {
     const index_t nb = std::min(kRows, n - p0);
-    // S: [nb x m4] fp32, point p in row p, center c in column c
-    tile::dot_rows<Arch>(nb, centers.m4, centers.D, points + p0, nullptr, centers.rows.data(),
-                         centers.ld, s, lds);
+    // S: [nb x lds] fp32, point p in row p, center c in column c
+    if (gemm) {
+      for (index_t p = 0; p < nb; ++p) std::copy_n(points[p0 + p], D, x.data() + p * D);
+      tile::gemm<Arch, config::kRows, config::kVecs>(nb, lds, D, {x.data(), D, 1}, ct.data(), lds, s,
+                                                     lds, nullptr);
+    } else {
+      tile::dot_rows<Arch>(nb, centers.m4, D, points + p0, nullptr, centers.rows.data(), centers.ld,
+                           s, lds);
+    }
     for (index_t p = 0; p < nb; ++p) {
       const float* row = s + p * lds;
       float best = -std::numeric_limits<float>::infinity();
