@@ -14,6 +14,7 @@
 #include <attnkit/linear/performer_feature_map.hpp>
 #include <attnkit/simd/arch.hpp>
 #include <attnkit/simd/exp.hpp>
+#include <attnkit/simd/reduce.hpp>
 #include <attnkit/tile/gemm_tile.hpp>
 #include <attnkit/tile/tile_config.hpp>
 
@@ -65,9 +66,8 @@ class favor_features {
       project(rows, x + r0 * ldx, ldx, scratch);  // P: [rows x m_pad] fp32
       for (index_t r = 0; r < rows; ++r) {
         float* p = scratch + r * m_pad_;
-        float a = -std::numeric_limits<float>::infinity();
-        for (index_t l = 0; l < m_; ++l) a = std::max(a, p[l]);
-        if (std::isnan(p[0])) a = p[0];
+        float a = row_max(p);
+        if (std::isnan(p[0])) a = p[0];  // a NaN input makes every projection NaN
         const batch shift(a);
         for (index_t l = 0; l < m_pad_; l += kWidth)
           simd::exp_nonpositive<Arch>(batch::load_aligned(p + l) - shift).store_aligned(p + l);
@@ -86,14 +86,13 @@ class favor_features {
       const index_t rows = std::min(kBlockRows, n - r0);
       project(rows, x + r0 * ldx, ldx, scratch);
       for (index_t r = 0; r < rows; ++r) {
-        const float* p = scratch + r * m_pad_;
+        float* p = scratch + r * m_pad_;
         float* out = f + (r0 + r) * ldf;
-        const double half = half_norm(x + (r0 + r) * ldx);
-        for (index_t l = 0; l < m_; ++l) {
-          out[l] = static_cast<float>(double(p[l]) - half);
-          g = std::max(g, out[l]);
-          nan |= std::isnan(out[l]);
-        }
+        const batch half(static_cast<float>(half_norm(x + (r0 + r) * ldx)));
+        for (index_t l = 0; l < m_pad_; l += kWidth) (batch::load_aligned(p + l) - half).store_aligned(p + l);
+        g = std::max(g, row_max(p));
+        nan |= std::isnan(p[0]);
+        std::copy(p, p + m_, out);
       }
     }
     if (nan) g = std::numeric_limits<float>::quiet_NaN();
@@ -106,6 +105,19 @@ class favor_features {
       for (index_t l = vec_end; l < m_; ++l) out[l] = std::exp(out[l] - g);
     }
     return g;
+  }
+
+  /// The largest of p[0 .. m) (p aligned; NaN lanes may or may not win).
+  float row_max(const float* p) const noexcept {
+    const index_t vec_end = m_ / kWidth * kWidth;
+    float top = -std::numeric_limits<float>::infinity();
+    if (vec_end > 0) {
+      batch acc = batch::load_aligned(p);
+      for (index_t l = kWidth; l < vec_end; l += kWidth) acc = xsimd::max(acc, batch::load_aligned(p + l));
+      top = simd::reduce_max<Arch>(acc);
+    }
+    for (index_t l = vec_end; l < m_; ++l) top = std::max(top, p[l]);
+    return top;
   }
 
   /// |x'|^2 / 2 = s |x|^2 / 2 in double.

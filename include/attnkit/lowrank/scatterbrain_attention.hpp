@@ -11,6 +11,7 @@
 #include <attnkit/core/tensor_view.hpp>
 #include <attnkit/core/threads.hpp>
 #include <attnkit/lowrank/arguments.hpp>
+#include <attnkit/lowrank/dot.hpp>
 #include <attnkit/lowrank/favor_attention.hpp>
 #include <attnkit/lowrank/favor_features.hpp>
 #include <attnkit/lowrank/local_band_support.hpp>
@@ -51,32 +52,31 @@ void scatterbrain_forward(const attention_problem& p, tensor_view<const float, 4
   parallel_for(p.B * p.Hq, [&](index_t task, int slot) {
     const index_t b = task / p.Hq, h = task % p.Hq, hk = h / G;
     const sparse_support& support = support_of(b, h);
-    std::vector<double>& acc = scratch[std::size_t(slot)];
-    acc.resize(std::size_t(Dv));
+    std::vector<double>& acc = scratch[std::size_t(slot)];  // [Dv] row sums, then the logits
     const double g = t.key_shift[std::size_t(b * p.Hkv + hk)];
     for (index_t i = 0; i < p.Sq; ++i) {
       const float* o = o_aug.data() + ((b * T + i) * p.Hq + h) * Da;
       const float* fq = t.fq.data() + ((b * T + i) * p.Hq + h) * m;
       const float* qi = &q(b, i, h, 0);
       const auto keys = support.row(i);
+      const index_t n = static_cast<index_t>(keys.size());
+      acc.resize(std::size_t(Dv + n));
+      double* logit = acc.data() + Dv;  // [n] s q_i . k_j of the support
       const index_t visible = opt.causal ? i + 1 : p.Sk;
       // The low-rank part covers the keys off the support (none when the support is the row).
-      const bool low_rank = static_cast<index_t>(keys.size()) < visible;
+      const bool low_rank = n < visible;
       const double log_f = double(t.log_factor[std::size_t((b * p.Hq + h) * p.Sq + i)]) + g - log_m;
       for (index_t d = 0; d < Dv; ++d) acc[std::size_t(d)] = low_rank ? double(o[d]) : 0.0;
       double den_off = low_rank ? double(o[Dv]) : 0.0;
       double r = -std::numeric_limits<double>::infinity();
-      for (const index_t j : keys) {  // off-support sums and the largest exact logit
-        const float* kj = &k(b, j, hk, 0);
-        double x = 0;
-        for (index_t d = 0; d < p.D; ++d) x += double(qi[d]) * double(kj[d]);
-        r = std::max(r, double(p.scale) * x);
+      for (index_t x = 0; x < n; ++x) {  // off-support sums and the largest exact logit
+        const index_t j = keys[std::size_t(x)];
+        logit[x] = double(p.scale) * double(dot<Arch>(qi, &k(b, j, hk, 0), p.D));
+        r = std::max(r, logit[x]);
         if (!low_rank) continue;
-        const float* fk = t.fk.data() + ((b * T + j) * p.Hkv + hk) * m;
-        float lr = 0;
-        for (index_t l = 0; l < m; ++l) lr += fq[l] * fk[l];
+        const double lr = dot<Arch>(fq, t.fk.data() + ((b * T + j) * p.Hkv + hk) * m, m);
         const float* vj = &v(b, j, hk, 0);
-        for (index_t d = 0; d < Dv; ++d) acc[std::size_t(d)] -= double(lr) * double(vj[d]);
+        for (index_t d = 0; d < Dv; ++d) acc[std::size_t(d)] -= lr * double(vj[d]);
         den_off -= lr;
       }
       den_off = std::max(den_off, 0.0);  // >= 0 but for rounding: the features are positive
@@ -89,13 +89,10 @@ void scatterbrain_forward(const attention_problem& p, tensor_view<const float, 4
       const double w_off = den_off > 0 ? std::exp(log_f - r) : 0.0;
       double den = w_off * den_off;
       for (index_t d = 0; d < Dv; ++d) acc[std::size_t(d)] *= w_off;
-      for (const index_t j : keys) {  // exact terms
-        const float* kj = &k(b, j, hk, 0);
-        double x = 0;
-        for (index_t d = 0; d < p.D; ++d) x += double(qi[d]) * double(kj[d]);
-        const double w = std::exp(double(p.scale) * x - r);
+      for (index_t x = 0; x < n; ++x) {  // exact terms
+        const double w = std::exp(logit[x] - r);
         den += w;
-        const float* vj = &v(b, j, hk, 0);
+        const float* vj = &v(b, keys[std::size_t(x)], hk, 0);
         for (index_t d = 0; d < Dv; ++d) acc[std::size_t(d)] += w * double(vj[d]);
       }
       for (index_t d = 0; d < Dv; ++d)
