@@ -62,7 +62,7 @@ void dispatch_block_sparse(const attention_problem& p, const attention_options& 
 /// layout cells each tile overlaps. A tile in which hidden and visible blocks still mix after
 /// narrowing (blocks smaller than the tiles, or rows of one query block that see different
 /// blocks) is masked pair by pair; block_q a multiple of the query block avoids the latter.
-/// A 3-block band of 64 x 64 blocks at N = 4096 (4.6% of the blocks) ran in 1.4-1.5x that
+/// A 3-block band of 64 x 64 blocks at N = 4096 (4.6% of the blocks) ran in 1.3-1.5x that
 /// fraction of the dense time (bench/sparse/bench_block_sparse.cpp, one thread, Zen 3).
 /// Memory and threads as flash_attention; the result does not depend on the thread count.
 /// fp32 accumulation for every T (fp32, bf16, fp16 storage); the tests cover fp32 and bf16.
