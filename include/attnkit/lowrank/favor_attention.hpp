@@ -25,13 +25,6 @@ struct favor_tensors {
   std::vector<float> fk;          ///< [B, T, Hkv, m] stabilised key features
   std::vector<float> log_factor;  ///< [B, Hq, Sq]: a(q) - |q'|^2 / 2 (see favor_features)
   std::vector<float> key_shift;   ///< [B, Hkv]: g
-
-  tensor_view<float, 4> q_view(const attention_problem& p) {
-    return {fq.data(), {p.B, T, p.Hq, m}};
-  }
-  tensor_view<float, 4> k_view(const attention_problem& p) {
-    return {fk.data(), {p.B, T, p.Hkv, m}};
-  }
 };
 
 /// Features of q and k (one task per (batch, head) of each), in parallel.

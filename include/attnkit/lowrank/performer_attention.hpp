@@ -24,8 +24,8 @@ namespace attnkit {
 /// Numerics: the features are stabilised as the paper's implementation does (each query row
 /// divided by its largest feature, the keys of a head by their largest one; see
 /// detail::favor_features), factors that cancel in the normalised output, so logits of any size
-/// neither overflow nor underflow to 0/0; a denominator below 1e-10 (linear_attention's
-/// epsilon, relative to a largest feature of 1) gives 0. fp32 throughout. Rows with no key
+/// neither overflow nor underflow to 0/0; linear_attention adds its 1e-10 to the denominator,
+/// which is negligible next to a largest feature of 1. fp32 throughout. Rows with no key
 /// (Sk = 0) give 0. Equals reference::performer_attention (same features, double) up to fp32
 /// rounding.
 ///
