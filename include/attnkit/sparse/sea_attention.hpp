@@ -20,8 +20,8 @@ namespace attnkit {
 /// estimate, then compute exact softmax attention over the kept keys only.
 ///
 /// Estimator: P is a seeded random projection [rank x D] with orthonormal rows scaled by
-/// sqrt(D / rank) (a Johnson-Lindenstrauss map; SEA itself learns its estimator, a data-free JL
-/// map stands in for it here), and the estimate is zhat_ij = scale <P q_i, P k_j> passed through
+/// sqrt(D / rank) (a Johnson-Lindenstrauss map: SEA's own estimator is a trained linear-attention
+/// module, for which this data-free map stands in), and the estimate is zhat_ij = scale <P q_i, P k_j> passed through
 /// opt's modifiers (softcap, bias, ALiBi) on opt's visible keys. E[<P q, P k>] = <q, k>; for
 /// rank = D, P is orthogonal and zhat equals the exact logit up to rounding, so the call equals
 /// topk_attention with the same top_k. The kept keys' logits are then computed exactly (DESIGN
