@@ -103,7 +103,8 @@ void probsparse_head(const attention_problem& p, const probsparse_plan& plan,
 /// head), the sparsity measure of query i is M_i = max_j s_ij - mean_j s_ij, s_ij = scale
 /// <q_i, k_j>, estimated on a seeded sample of U = factor ceil(ln Sk) of its visible keys drawn
 /// with replacement (opt.sample_keys overrides U; U >= the visible keys uses each once: the exact
-/// measure). The u = factor ceil(ln Sq) queries of largest M (opt.active_queries overrides u;
+/// measure; the mean is over the sample, where Informer's code divides the sample's sum by Sk).
+/// The u = factor ceil(ln Sq) queries of largest M (opt.active_queries overrides u;
 /// ties to the later query; a NaN measure ranks first) get exact softmax attention over their
 /// visible keys; every other query gets the mean of v over its visible keys: all of v when not
 /// causal, v_0 .. v_(i+o) when causal (a prefix mean, so a lazy row stays a convex combination of
@@ -114,8 +115,8 @@ void probsparse_head(const attention_problem& p, const probsparse_plan& plan,
 ///      opt.active_queries >= 0, opt.scale finite; checked, throwing attnkit::error before
 ///      anything is written.
 /// Time O(B Hq (Sq U D + u Sk (D + Dv) + Sk Dv)), the selection O(B Hq Sq); memory O(Sq + Sk)
-/// per thread. fp32 (lazy means summed in double). Threads: get_num_threads() over (batch, head); the
-/// result does not depend on the thread count and is reproducible for a seed.
+/// per thread. fp32 (lazy means summed in double). Threads: get_num_threads() over (batch,
+/// head); the result does not depend on the thread count and is reproducible for a seed.
 template <class Arch = default_arch>
 void probsparse_attention(tensor_view<const float, 4> q, tensor_view<const float, 4> k,
                           tensor_view<const float, 4> v, tensor_view<float, 4> out,
