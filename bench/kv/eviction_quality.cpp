@@ -21,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-#include "svg_plot.hpp"
+#include "support/svg_plot.hpp"
 #include "synthetic_trace.hpp"
 
 namespace attnkit::bench {

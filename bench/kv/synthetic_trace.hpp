@@ -10,7 +10,7 @@
 
 #include <attnkit/core/tensor_view.hpp>
 
-#include "normal_source.hpp"
+#include "support/normal_source.hpp"
 
 namespace attnkit::bench {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// bench::normal_source, the seeded generator of the synthetic eviction traces: SplitMix64 with
+// bench::normal_source, the seeded generator of the synthetic benchmark inputs: SplitMix64 with
 // Box-Muller normals, the same numbers with every standard library.
 #pragma once
 

@@ -15,6 +15,7 @@
 #include <attnkit/core/threads.hpp>
 #include <attnkit/exact/arguments.hpp>
 #include <attnkit/simd/arch.hpp>
+#include <attnkit/simd/dot.hpp>
 #include <attnkit/sparse/probsparse_options.hpp>
 #include <attnkit/sparse/probsparse_sample.hpp>
 #include <attnkit/sparse/select_top_keys.hpp>
@@ -61,7 +62,7 @@ void probsparse_head(const attention_problem& p, const probsparse_plan& plan,
     float m = -std::numeric_limits<float>::infinity(), sum = 0.0f;
     bool nan = false;
     for (index_t t = 0; t < n; ++t) {
-      const float s = p.scale * dot<Arch>(query(i), k0 + plan.sample(i, t) * k.stride(1), p.D);
+      const float s = p.scale * simd::dot<Arch>(query(i), k0 + plan.sample(i, t) * k.stride(1), p.D);
       nan |= std::isnan(s);
       m = s > m ? s : m;
       sum += s;

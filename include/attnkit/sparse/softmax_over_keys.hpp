@@ -12,6 +12,7 @@
 #include <attnkit/core/tensor_view.hpp>
 #include <attnkit/mask/score_mods.hpp>
 #include <attnkit/simd/convert.hpp>
+#include <attnkit/simd/dot.hpp>
 #include <attnkit/simd/exp.hpp>
 #include <attnkit/simd/reduce.hpp>
 
@@ -24,21 +25,6 @@ inline float modify_score(const mask::score_mods& mods, float s, index_t i, inde
   if (mods.bias) s += mods.bias[i * mods.bias_stride_i + j * mods.bias_stride_j];
   if (mods.slope != 0.0f) s -= mods.slope * static_cast<float>(std::abs(i + mods.offset - j));
   return s;
-}
-
-/// <a, b> over n floats (unit strides), fp32 lanes summed at the end.
-template <class Arch>
-float dot(const float* a, const float* b, index_t n) noexcept {
-  using batch = xsimd::batch<float, Arch>;
-  constexpr index_t w = static_cast<index_t>(batch::size);
-  batch acc(0.0f);
-  index_t d = 0;
-  for (; d + w <= n; d += w) acc = xsimd::fma(batch::load_unaligned(a + d), batch::load_unaligned(b + d), acc);
-  if (d < n) {
-    const auto rest = static_cast<std::size_t>(n - d);
-    acc = xsimd::fma(simd::load_partial<Arch>(a + d, rest), simd::load_partial<Arch>(b + d, rest), acc);
-  }
-  return simd::reduce_sum<Arch>(acc);
 }
 
 /// s[t] = f * <a, k + keys[t] * k_stride> for t < n (rows of D floats, unit stride): one
