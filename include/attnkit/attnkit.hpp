@@ -7,3 +7,4 @@
 #include <attnkit/kv.hpp>
 #include <attnkit/linear.hpp>
 #include <attnkit/simd.hpp>
+#include <attnkit/sparse.hpp>
