@@ -11,13 +11,13 @@
 #include <attnkit/core/tensor_view.hpp>
 #include <attnkit/core/threads.hpp>
 #include <attnkit/lowrank/arguments.hpp>
-#include <attnkit/lowrank/dot.hpp>
 #include <attnkit/lowrank/favor_attention.hpp>
 #include <attnkit/lowrank/favor_features.hpp>
 #include <attnkit/lowrank/local_band_support.hpp>
 #include <attnkit/lowrank/scatterbrain_options.hpp>
 #include <attnkit/lowrank/sparse_support.hpp>
 #include <attnkit/simd/arch.hpp>
+#include <attnkit/simd/dot.hpp>
 
 namespace attnkit {
 namespace detail {
@@ -71,10 +71,10 @@ void scatterbrain_forward(const attention_problem& p, tensor_view<const float, 4
       double r = -std::numeric_limits<double>::infinity();
       for (index_t x = 0; x < n; ++x) {  // off-support sums and the largest exact logit
         const index_t j = keys[std::size_t(x)];
-        logit[x] = double(p.scale) * double(dot<Arch>(qi, &k(b, j, hk, 0), p.D));
+        logit[x] = double(p.scale) * double(simd::dot<Arch>(qi, &k(b, j, hk, 0), p.D));
         r = std::max(r, logit[x]);
         if (!low_rank) continue;
-        const double lr = dot<Arch>(fq, t.fk.data() + ((b * T + j) * p.Hkv + hk) * m, m);
+        const double lr = simd::dot<Arch>(fq, t.fk.data() + ((b * T + j) * p.Hkv + hk) * m, m);
         const float* vj = &v(b, j, hk, 0);
         for (index_t d = 0; d < Dv; ++d) acc[std::size_t(d)] -= lr * double(vj[d]);
         den_off -= lr;
