@@ -6,5 +6,6 @@
 #include <attnkit/exact.hpp>
 #include <attnkit/kv.hpp>
 #include <attnkit/linear.hpp>
+#include <attnkit/lowrank.hpp>
 #include <attnkit/simd.hpp>
 #include <attnkit/sparse.hpp>
