@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "support/svg_plot.hpp"
+#include "support/write_file.hpp"
 #include "synthetic_trace.hpp"
 
 namespace attnkit::bench {
@@ -247,14 +248,7 @@ int run(int argc, char** argv) {
     for (index_t h = 0; h < kHkv; ++h)
       md << "\nkv head " << h << " only:\n\n" << markdown_table(rows, errors, h);
   std::cout << md.str();
-  if (!md_path.empty()) {
-    std::ofstream file(md_path);
-    file << md.str();
-    if (!file) {
-      std::cerr << "cannot write " << md_path << '\n';
-      return 1;
-    }
-  }
+  if (!write_file(md_path, [&](std::ostream& os) { os << md.str(); })) return 1;
   if (!svg_path.empty()) {
     svg_plot plot{.title = "KV eviction: decode error against budget (L = " + std::to_string(kL) +
                            ", synthetic trace)",
@@ -264,16 +258,11 @@ int run(int argc, char** argv) {
                   .lines = {}};
     for (int i = 1; i <= kBudgets; ++i) plot.x.push_back(10.0 * i);
     for (std::size_t r = 0; r < rows.size(); ++r) {
-      svg_plot::series s{rows[r].name, {}};
+      svg_plot::series s{rows[r].name, {}, {}};
       for (const auto& cell : errors[r]) s.y.push_back(cell[static_cast<std::size_t>(kHkv)]);
       plot.lines.push_back(std::move(s));
     }
-    std::ofstream file(svg_path);
-    plot.write(file);
-    if (!file) {
-      std::cerr << "cannot write " << svg_path << '\n';
-      return 1;
-    }
+    if (!write_file(svg_path, [&](std::ostream& os) { plot.write(os); })) return 1;
   }
   return 0;
 }

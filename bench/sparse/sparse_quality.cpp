@@ -35,6 +35,7 @@
 
 #include "support/normal_source.hpp"
 #include "support/svg_plot.hpp"
+#include "support/write_file.hpp"
 
 namespace attnkit::bench {
 namespace {
@@ -319,14 +320,7 @@ int run(int argc, char** argv) {
     md << ".\n";
   }
   std::cout << md.str();
-  if (!md_path.empty()) {
-    std::ofstream file(md_path);
-    file << md.str();
-    if (!file) {
-      std::cerr << "cannot write " << md_path << '\n';
-      return 1;
-    }
-  }
+  if (!write_file(md_path, [&](std::ostream& os) { os << md.str(); })) return 1;
   if (!svg_path.empty()) {
     svg_plot plot{.title = "Sparse and low-rank attention, structured inputs, N = 8192",
                   .x_label = "speed-up over flash_attention (same run, one thread)",
@@ -350,12 +344,7 @@ int run(int argc, char** argv) {
       for (const std::size_t i : order) x.push_back(l.x[i]), y.push_back(l.y[i]);
       l.x = std::move(x), l.y = std::move(y);
     }
-    std::ofstream file(svg_path);
-    plot.write(file);
-    if (!file) {
-      std::cerr << "cannot write " << svg_path << '\n';
-      return 1;
-    }
+    if (!write_file(svg_path, [&](std::ostream& os) { plot.write(os); })) return 1;
   }
   return 0;
 }

@@ -15,6 +15,7 @@
 #include <attnkit/exact/options.hpp>
 #include <attnkit/exact/sequences.hpp>
 #include <attnkit/simd/arch.hpp>
+#include <attnkit/tile/tile_config.hpp>
 
 namespace attnkit {
 
@@ -26,11 +27,14 @@ concept attention_element =
 namespace detail {
 
 /// Picks the compiled variant: head dims 64, 80, 96, 128, 192 and 256 get a kernel with the head
-/// dim fixed at compile time, other dims (1..512) the general one.
-template <class Arch, class T>
+/// dim fixed at compile time, other dims (1..512) the general one. `vis` is the driver's key
+/// visibility policy (every key for flash_attention; a block layout for block_sparse_attention).
+template <class Arch, class T, class Visibility = all_keys_visible>
 void dispatch_flash_forward(const attention_problem& p, const attention_options& opt,
-                            std::span<const sequence<T>> seqs) {
-  auto run = [&]<index_t kD>() { flash_forward<Arch, T, kD>(p, opt).run(seqs); };
+                            std::span<const sequence<T>> seqs, const Visibility& vis = {}) {
+  auto run = [&]<index_t kD>() {
+    flash_forward<Arch, T, kD, tile::tile_config<Arch>, Visibility>(p, opt, vis).run(seqs);
+  };
   switch (p.D) {
     case 64: return run.template operator()<64>();
     case 80: return run.template operator()<80>();

@@ -13,37 +13,11 @@
 #include <attnkit/exact/options.hpp>
 #include <attnkit/exact/sequences.hpp>
 #include <attnkit/simd/arch.hpp>
+#include <attnkit/tile/tile_config.hpp>
 #include <attnkit/sparse/block_layout.hpp>
 #include <attnkit/sparse/block_layout_visibility.hpp>
 
 namespace attnkit {
-
-namespace detail {
-
-/// The head-dim dispatch of flash_attention (the same compiled variants) with the layout as the
-/// driver's visibility policy.
-template <class Arch, class T>
-void dispatch_block_sparse(const attention_problem& p, const attention_options& opt,
-                           std::span<const sequence<T>> seqs, const block_layout_visibility& vis) {
-  using config = tile::tile_config<Arch>;
-  static_assert(config::kCols <= block_layout_visibility::kMaxCols,
-                "block_layout_visibility::apply takes panels of at most kMaxCols queries: raise "
-                "kMaxCols to the tile config's kCols.");
-  auto run = [&]<index_t kD>() {
-    flash_forward<Arch, T, kD, config, block_layout_visibility>(p, opt, vis).run(seqs);
-  };
-  switch (p.D) {
-    case 64: return run.template operator()<64>();
-    case 80: return run.template operator()<80>();
-    case 96: return run.template operator()<96>();
-    case 128: return run.template operator()<128>();
-    case 192: return run.template operator()<192>();
-    case 256: return run.template operator()<256>();
-    default: return run.template operator()<0>();
-  }
-}
-
-}  // namespace detail
 
 /// Block-sparse attention (the block-sparse FlashAttention of arXiv 2205.14135, section 3.3):
 /// exact softmax attention in which query i of head h sees key j only when the layout shows
@@ -77,7 +51,10 @@ void block_sparse_attention(tensor_view<const std::type_identity_t<T>, 4> q,
   detail::require(p.D <= 512, where, "q", "extent(3) <= 512 (the head dim)", p.D);
   detail::check_block_layout(where, layout, p.Hq, p.Sq, p.Sk);
   const auto seqs = detail::dense_sequences<T>(q, k, v, out, lse);
-  detail::dispatch_block_sparse<Arch, T>(p, opt, seqs, detail::block_layout_visibility(layout, p.Sk));
+  static_assert(tile::tile_config<Arch>::kCols <= detail::block_layout_visibility::kMaxCols,
+                "block_layout_visibility::apply takes panels of at most kMaxCols queries: raise "
+                "kMaxCols to the tile config's kCols.");
+  detail::dispatch_flash_forward<Arch, T>(p, opt, seqs, detail::block_layout_visibility(layout, p.Sk));
 }
 
 }  // namespace attnkit
