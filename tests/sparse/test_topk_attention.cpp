@@ -4,6 +4,7 @@
 #include <attnkit/sparse/topk_attention.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <random>
 #include <vector>
@@ -138,6 +139,38 @@ TEST(TopkAttention, TopKAtLeastTheVisibleKeysIsExactAttention) {
       }
     });
   }
+}
+
+// The error against exact attention falls as top_k grows: each row's dropped softmax mass
+// shrinks with k, and so (averaged over 74 rows of 2 heads) does the output's error.
+TEST(TopkAttention, ErrorFallsAsTopKGrows) {
+  const dims n{.B = 1, .Sq = 37, .Sk = 97, .Hq = 2, .Hkv = 1, .D = 16, .Dv = 16};
+  const sparse_problem p(n, 61, 2.0);
+  tensor<double, 4> want({n.B, n.Sq, n.Hq, n.Dv});
+  const auto qd = convert<double>(p.q.cview()), kd = convert<double>(p.k.cview()),
+             vd = convert<double>(p.v.cview());
+  reference::attention<double>(qd.cview(), kd.cview(), vd.cview(), want.view(), {});
+  double previous = 1e300;
+  for (const index_t top_k : {1, 4, 16, 48, 97}) {
+    auto out = p.make_out();
+    topk_attention(p.q.cview(), p.k.cview(), p.v.cview(), out.view(), top_k);
+    double error = 0.0;
+    for (index_t i = 0; i < n.Sq; ++i)
+      for (index_t h = 0; h < n.Hq; ++h) {
+        double diff2 = 0.0, norm2 = 0.0;
+        for (index_t d = 0; d < n.Dv; ++d) {
+          const double w = want(0, i, h, d), e = double(out(0, i, h, d)) - w;
+          diff2 += e * e;
+          norm2 += w * w;
+        }
+        error += std::sqrt(diff2 / norm2);
+      }
+    error /= double(n.Sq * n.Hq);
+    SCOPED_TRACE("top_k " + std::to_string(top_k) + ": mean relative error " + std::to_string(error));
+    EXPECT_LT(error, previous);
+    previous = error;
+  }
+  EXPECT_LT(previous, 1e-5);  // top_k = Sk: exact attention
 }
 
 // top_k = 1: the value row of the key with the largest logit (argmax found in double), bit for bit.
