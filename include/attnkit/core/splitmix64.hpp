@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// detail::splitmix64_at, the seeded counter-based generator of the randomised parts (eviction
+// detail::splitmix64_at and gaussian_at, the seeded counter-based generators of the randomised parts (eviction
 // policies, random features): the same numbers on every platform and standard library.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <numbers>
 
 namespace attnkit::detail {
 
@@ -21,6 +23,15 @@ constexpr std::uint64_t splitmix64_at(std::uint64_t seed, std::uint64_t i) noexc
 /// exact in double (53 bits), so 2^-53 <= u <= 1 - 2^-53. (53 bits would round the top value to 1.)
 constexpr double open_unit_interval(std::uint64_t x) noexcept {
   return (static_cast<double>(x >> 12) + 0.5) * 0x1.0p-52;
+}
+
+/// The index-th standard Gaussian of the stream `seed`: Box-Muller's cosine branch on the two
+/// open-interval uniforms splitmix64_at(seed, 2 index) and (seed, 2 index + 1). Only std::log,
+/// std::sqrt and std::cos stand between the seed and the number.
+inline double gaussian_at(std::uint64_t seed, std::uint64_t index) noexcept {
+  const double u1 = open_unit_interval(splitmix64_at(seed, 2 * index));
+  const double u2 = open_unit_interval(splitmix64_at(seed, 2 * index + 1));
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
 }
 
 }  // namespace attnkit::detail

@@ -6,10 +6,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <numbers>
 #include <vector>
 
 #include <attnkit/core/error.hpp>
+#include <attnkit/core/orthonormalise_rows.hpp>
 #include <attnkit/core/splitmix64.hpp>
 #include <attnkit/core/tensor_view.hpp>
 
@@ -33,16 +33,12 @@ class performer_feature_map {
     detail::require(features >= 1, "performer_feature_map", "features", ">= 1", features);
     root_scale_ = static_cast<float>(std::sqrt(scale != 0.0f ? double(scale) : 1.0 / std::sqrt(double(D))));
     std::uint64_t counter = 0;
-    auto gaussian = [&] {  // Box-Muller on two open-interval uniforms
-      const double u1 = detail::open_unit_interval(detail::splitmix64_at(seed, counter++));
-      const double u2 = detail::open_unit_interval(detail::splitmix64_at(seed, counter++));
-      return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
-    };
+    auto gaussian = [&] { return detail::gaussian_at(seed, counter++); };
     std::vector<double> block(std::size_t(D * D));
     for (index_t first = 0; first < m_; first += D) {
       const index_t rows = std::min(D, m_ - first);
       for (double& x : block) x = gaussian();
-      if (orthogonal) orthonormalise(block, rows);
+      if (orthogonal) detail::orthonormalise_rows(block.data(), rows, D);
       for (index_t r = 0; r < rows; ++r) {
         double norm = 1.0;
         if (orthogonal) {  // the norm of an independent Gaussian vector
@@ -78,24 +74,6 @@ class performer_feature_map {
   }
 
  private:
-  /// Modified Gram-Schmidt on the first `rows` rows of the D x D block (full-rank with
-  /// probability 1).
-  void orthonormalise(std::vector<double>& block, index_t rows) const {
-    for (index_t r = 0; r < rows; ++r) {
-      double* row = block.data() + r * D_;
-      for (index_t p = 0; p < r; ++p) {
-        const double* prev = block.data() + p * D_;
-        double dot = 0;
-        for (index_t d = 0; d < D_; ++d) dot += row[d] * prev[d];
-        for (index_t d = 0; d < D_; ++d) row[d] -= dot * prev[d];
-      }
-      double norm = 0;
-      for (index_t d = 0; d < D_; ++d) norm += row[d] * row[d];
-      norm = std::sqrt(norm);
-      for (index_t d = 0; d < D_; ++d) row[d] /= norm;
-    }
-  }
-
   index_t D_, m_;
   std::vector<float> w_;
   float root_scale_ = 1.0f;
