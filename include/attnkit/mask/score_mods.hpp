@@ -41,11 +41,14 @@ struct score_mods {
 /// Applies the modifiers and, for a partial block, the mask to the transposed tile
 /// s[r * lds + c] of keys j0 + r (r < rows) and queries i0 + c (c < cols, a multiple of the batch
 /// width; only queries below n_queries are real). Masked scores become -inf. col_max[c] (cols
-/// floats, aligned) receives the maximum of each column of the result, a NaN winning.
+/// floats, aligned) receives the maximum of each column of the result, a NaN winning. With
+/// `softcap_slope` (the backward pass) and the softcap on, softcap_slope[r * lds + c] receives
+/// the softcap's derivative 1 - tanh^2(s / softcap) at each entry.
 template <class Arch>
 void apply_mask_and_mods(float* s, index_t lds, index_t rows, index_t cols, index_t j0,
                          index_t i0, index_t n_queries, const key_range& range, bool partial,
-                         const score_mods& mods, float* col_max) noexcept {
+                         const score_mods& mods, float* col_max,
+                         float* softcap_slope = nullptr) noexcept {
   using batch = xsimd::batch<float, Arch>;
   using ibatch = xsimd::batch<std::int32_t, Arch>;
   constexpr index_t w = static_cast<index_t>(batch::size);
@@ -64,8 +67,11 @@ void apply_mask_and_mods(float* s, index_t lds, index_t rows, index_t cols, inde
     for (index_t c = 0; c < cols; c += w) {
       batch x = batch::load_aligned(row + c);
       {  // loop-invariant branches: the predictor makes them free next to tanh and gathers
-        if (mods.softcap > 0.0f)
-          x = batch(mods.softcap) * xsimd::tanh(x * batch(1.0f / mods.softcap));
+        if (mods.softcap > 0.0f) {
+          const batch t = xsimd::tanh(x * batch(1.0f / mods.softcap));
+          x = batch(mods.softcap) * t;
+          if (softcap_slope) xsimd::fnma(t, t, batch(1.0f)).store_aligned(softcap_slope + r * lds + c);
+        }
         if (mods.bias) {
           for (index_t l = 0; l < w; ++l)
             bias_lanes[l] = i0 + c + l < n_queries
