@@ -22,13 +22,6 @@ struct backward_sequence {
   index_t bias_batch = 0;
 };
 
-/// Batch b of a [B, H, S] lse view as [1, H, S] (empty stays empty).
-template <class L>
-tensor_view<L, 3> lse_slice(const tensor_view<L, 3>& lse, index_t b) {
-  if (!is_given(lse)) return {};
-  return {lse.data() + b * lse.stride(0), {1, lse.extent(1), lse.extent(2)}, lse.strides()};
-}
-
 /// The sequences of a checked dense backward call.
 template <class T>
 std::vector<backward_sequence<T>> dense_backward_sequences(

@@ -121,7 +121,8 @@ class flash_backward {
       const index_t nq = blocks_of(u.s->q.extent(1), kBlockQ);
       for (index_t h = u.hk * group; h < (u.hk + 1) * group; ++h)
         for (index_t qb = 0; qb < nq; ++qb) refs.push_back({&u, h, qb});
-      for (index_t kb = 0; kb < blocks_of(u.s->k.extent(1), kBlockK); ++kb) tasks.push_back({&u, kb});
+      for (index_t kb = 0; kb < blocks_of(u.s->k.extent(1), kBlockK); ++kb)
+        tasks.push_back({&u, kb});
     }
     parallel_for(index_t(refs.size()), [&](index_t b, int) {
       const auto& [u, h, qb] = refs[std::size_t(b)];

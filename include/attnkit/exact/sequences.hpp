@@ -44,6 +44,13 @@ tensor_view<L, 3> segment_lse(const tensor_view<L, 2>& lse, std::span<const std:
           {0, lse.stride(0), lse.stride(1)}};
 }
 
+/// Batch b of a [B, H, S] lse view as [1, H, S] (empty stays empty).
+template <class L>
+tensor_view<L, 3> lse_slice(const tensor_view<L, 3>& lse, index_t b) {
+  if (!is_given(lse)) return {};
+  return {lse.data() + b * lse.stride(0), {1, lse.extent(1), lse.extent(2)}, lse.strides()};
+}
+
 /// The sequences of a checked dense call.
 template <class T>
 std::vector<sequence<T>> dense_sequences(const tensor_view<const T, 4>& q,
@@ -52,13 +59,9 @@ std::vector<sequence<T>> dense_sequences(const tensor_view<const T, 4>& q,
                                          const tensor_view<T, 4>& out,
                                          const tensor_view<float, 3>& lse) {
   std::vector<sequence<T>> seqs;
-  for (index_t b = 0; b < q.extent(0); ++b) {
-    tensor_view<float, 3> lse_b;
-    if (is_given(lse))
-      lse_b = {lse.data() + b * lse.stride(0), {1, lse.extent(1), lse.extent(2)}, lse.strides()};
+  for (index_t b = 0; b < q.extent(0); ++b)
     seqs.push_back({batch_slice(q, b), batch_slice(k, b), batch_slice(v, b), batch_slice(out, b),
-                    lse_b, b});
-  }
+                    lse_slice(lse, b), b});
   return seqs;
 }
 

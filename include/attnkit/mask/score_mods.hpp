@@ -70,7 +70,8 @@ void apply_mask_and_mods(float* s, index_t lds, index_t rows, index_t cols, inde
         if (mods.softcap > 0.0f) {
           const batch t = xsimd::tanh(x * batch(1.0f / mods.softcap));
           x = batch(mods.softcap) * t;
-          if (softcap_slope) xsimd::fnma(t, t, batch(1.0f)).store_aligned(softcap_slope + r * lds + c);
+          if (softcap_slope)
+            xsimd::fnma(t, t, batch(1.0f)).store_aligned(softcap_slope + r * lds + c);
         }
         if (mods.bias) {
           for (index_t l = 0; l < w; ++l)
