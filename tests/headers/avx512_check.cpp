@@ -8,6 +8,7 @@ namespace attnkit {
 template <class Arch, class T>
 void instantiate(tensor_view<const T, 4> x, tensor_view<T, 4> out, T* p, float* f) {
   flash_attention<Arch>(x, x, x, out);
+  flash_attention_backward<Arch>(x, x, x, x, x, tensor_view<const float, 3>{}, out, out, out);
   merge_attention_states<Arch>(tensor_view<const float, 5>{}, tensor_view<const float, 4>{}, out);
   const auto b = simd::load<Arch>(p);
   simd::store(p, simd::exp<Arch>(b) + simd::exp_nonpositive<Arch>(b));
