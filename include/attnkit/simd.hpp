@@ -5,5 +5,6 @@
 #include <attnkit/simd/arch.hpp>
 #include <attnkit/simd/compat.hpp>
 #include <attnkit/simd/convert.hpp>
+#include <attnkit/simd/dot.hpp>
 #include <attnkit/simd/exp.hpp>
 #include <attnkit/simd/reduce.hpp>

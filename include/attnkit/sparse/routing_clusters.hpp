@@ -36,13 +36,13 @@ void routing_assign(spherical_kmeans<Arch>& km, std::vector<const float*>& point
 /// The clusters routing_attention<Arch> uses: query_cluster(b, h, i) and key_cluster(b, h, j)
 /// in [0, opt.clusters) for query i and key j of query head h (keys are clustered per query
 /// head, with its queries). Spherical k-means over the union of the head's queries and keys
-/// (detail::spherical_kmeans: seeded Forgy start, opt.iterations Lloyd steps). Same Arch, seed
-/// and inputs give the same clusters whatever the thread count; other archs may break
-/// near-ties differently (fp32 products).
+/// (detail::spherical_kmeans: seeded k-means++ start, at most opt.iterations Lloyd steps,
+/// stopping early when no assignment changes). Same Arch, seed and inputs give the same clusters
+/// whatever the thread count; other archs may break near-ties differently (fp32 products).
 /// @pre q [B, Sq, Hq, D], k [B, Sk, Hkv, D], Hq a multiple of Hkv, unit innermost strides;
 ///      query_cluster [B, Hq, Sq], key_cluster [B, Hq, Sk] (any strides, none 0); checked,
 ///      throwing attnkit::error before anything is written.
-/// Time O(B Hq (iterations + 1) (Sq + Sk) clusters D).
+/// Time O(B Hq (iterations + 2) (Sq + Sk) clusters D).
 template <class Arch = default_arch>
 void routing_clusters(tensor_view<const float, 4> q, tensor_view<const float, 4> k,
                       tensor_view<std::int32_t, 3> query_cluster,
