@@ -2,6 +2,8 @@
 // write_table: cells formatted once and laid out as text or Markdown; JSON keeps raw numbers.
 #include "support/write_table.hpp"
 
+#include "support/family_summary.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -65,18 +67,55 @@ line cells(const result_row& r) {
           format_speedup(r)};
 }
 
-void write_text(std::ostream& out, std::span<const result_row> rows, const machine_limits& limits) {
-  std::vector<line> lines = {kHeader};
-  for (const auto& r : rows) lines.push_back(cells(r));
-  std::array<std::size_t, kColumns> width{};
+constexpr std::size_t kFamilyColumns = 7;
+using family_cells = std::array<std::string, kFamilyColumns>;
+const family_cells kFamilyHeader = {"family", "rows", "best row", "rate", "of limit",
+                                  "median of limit", "vs baselines: geomean (range)"};
+constexpr std::array<bool, kFamilyColumns> kFamilyLeft = {true, false, true, false,
+                                                          false, false, true};
+constexpr const char* kFamilyNote =
+    "Per family: the row closest to its limit, the median fraction of the limit over the family's "
+    "rows, and the speed-ups over each baseline (geometric mean and range over the rows).";
+
+std::string format_rate_of(const result_row& r) {
+  if (r.spec.limit == limit_kind::memory || (r.spec.flops == 0 && r.spec.bytes > 0))
+    return format_rate(r.gbytes()) + " GB/s";
+  if (r.spec.flops > 0) return format_rate(r.gflops()) + " GFLOP/s";
+  return format_rate(r.gitems()) + " Gelem/s";
+}
+
+std::string versus_cell(const family_line& l) {
+  std::string cell;
+  for (const auto& v : l.speedups) {
+    cell += (cell.empty() ? "" : "; ") + format("%.2fx ", v.geomean) + v.baseline;
+    if (v.rows > 1) cell += format(" (%.2f-%.2f)", v.min, v.max);
+  }
+  return cell.empty() ? "-" : cell;
+}
+
+family_cells cells(const family_line& l) {
+  const result_row& b = *l.best;
+  return {l.family,
+          std::to_string(l.rows),
+          b.spec.variant + ' ' + b.spec.shape + " thr " + std::to_string(b.spec.threads),
+          format_rate_of(b),
+          format_limit(b),
+          std::isfinite(l.median_fraction) ? format("%.0f%%", l.median_fraction * 100) : "-",
+          versus_cell(l)};
+}
+
+/// Lays out a header and lines of N cells as aligned text, numbers right-aligned.
+template <std::size_t N>
+void write_aligned(std::ostream& out, const std::vector<std::array<std::string, N>>& lines,
+                   const std::array<bool, N>& left) {
+  std::array<std::size_t, N> width{};
   for (const auto& l : lines)
-    for (std::size_t c = 0; c < kColumns; ++c) width[c] = std::max(width[c], l[c].size());
-  out << limits.summary() << "\n\n";
+    for (std::size_t c = 0; c < N; ++c) width[c] = std::max(width[c], l[c].size());
   for (std::size_t n = 0; n < lines.size(); ++n) {
     std::string text;
-    for (std::size_t c = 0; c < kColumns; ++c) {
+    for (std::size_t c = 0; c < N; ++c) {
       const std::string pad(width[c] - lines[n][c].size(), ' ');
-      text += (c ? "  " : "") + (kLeft[c] ? lines[n][c] + pad : pad + lines[n][c]);
+      text += (c ? "  " : "") + (left[c] ? lines[n][c] + pad : pad + lines[n][c]);
     }
     text.erase(text.find_last_not_of(' ') + 1);
     out << text << '\n';
@@ -84,20 +123,46 @@ void write_text(std::ostream& out, std::span<const result_row> rows, const machi
   }
 }
 
+/// A Markdown table of a header and lines of N cells.
+template <std::size_t N>
+void write_markdown_table(std::ostream& out, const std::vector<std::array<std::string, N>>& lines,
+                          const std::array<bool, N>& left) {
+  for (std::size_t n = 0; n < lines.size(); ++n) {
+    out << '|';
+    for (const auto& c : lines[n]) out << ' ' << c << " |";
+    out << '\n';
+    if (n > 0) continue;
+    out << '|';
+    for (bool l : left) out << (l ? " :--- |" : " ---: |");
+    out << '\n';
+  }
+}
+
+std::vector<family_cells> family_lines(std::span<const result_row> rows) {
+  std::vector<family_cells> lines = {kFamilyHeader};
+  for (const family_line& l : summarise_families(rows)) lines.push_back(cells(l));
+  return lines;
+}
+
+void write_text(std::ostream& out, std::span<const result_row> rows, const machine_limits& limits) {
+  std::vector<line> lines = {kHeader};
+  for (const auto& r : rows) lines.push_back(cells(r));
+  out << limits.summary() << "\n\n";
+  write_aligned(out, lines, kLeft);
+  out << '\n' << kFamilyNote << "\n\n";
+  write_aligned(out, family_lines(rows), kFamilyLeft);
+}
+
 void write_markdown(std::ostream& out, std::span<const result_row> rows,
                     const machine_limits& limits) {
   std::string summary = limits.summary();
   summary.insert(summary.find('\n'), "  ");  // a Markdown line break between the two lines
-  out << summary << "\n\n|";
-  for (const auto& h : kHeader) out << ' ' << h << " |";
-  out << "\n|";
-  for (bool left : kLeft) out << (left ? " :--- |" : " ---: |");
+  out << summary << "\n\n" << kFamilyNote << "\n\n";
+  write_markdown_table(out, family_lines(rows), kFamilyLeft);
+  std::vector<line> lines = {kHeader};
+  for (const auto& r : rows) lines.push_back(cells(r));
   out << '\n';
-  for (const auto& r : rows) {
-    out << '|';
-    for (const auto& c : cells(r)) out << ' ' << c << " |";
-    out << '\n';
-  }
+  write_markdown_table(out, lines, kLeft);
 }
 
 std::string quoted(std::string_view s) {
@@ -140,6 +205,20 @@ void write_json(std::ostream& out, std::span<const result_row> rows, const machi
         << ", \"limit_fraction\": " << number(r.limit_fraction())
         << ", \"baseline\": " << (s.baseline.empty() ? "null" : quoted(s.baseline))
         << ", \"speedup\": " << number(r.speedup) << '}';
+  }
+  out << "\n  ],\n  \"families\": [";
+  const auto families = summarise_families(rows);
+  for (const auto& l : families) {
+    out << (&l == &families.front() ? "\n" : ",\n") << "    {\"family\": " << quoted(l.family)
+        << ", \"rows\": " << l.rows << ", \"best\": " << quoted(l.best->spec.name())
+        << ", \"best_limit_fraction\": " << number(l.best->limit_fraction())
+        << ", \"median_limit_fraction\": " << number(l.median_fraction)
+        << ", \"speedups\": [";
+    for (const auto& v : l.speedups)
+      out << (&v == &l.speedups.front() ? "" : ", ") << "{\"baseline\": " << quoted(v.baseline)
+          << ", \"rows\": " << v.rows << ", \"geomean\": " << number(v.geomean)
+          << ", \"min\": " << number(v.min) << ", \"max\": " << number(v.max) << '}';
+    out << "]}";
   }
   out << "\n  ]\n}\n";
 }
