@@ -3,14 +3,18 @@
 # with are present, installing them when run as root and otherwise saying what to install.
 
 attnkit_packages=(cmake g++ libxsimd-dev libeigen3-dev libgtest-dev libbenchmark-dev)
+# The tests' extras (scripts/test.sh only): Open MPI for the ring-attention example.
+attnkit_test_packages=(libopenmpi-dev openmpi-bin)
 
+# attnkit_require_packages [EXTRA...]: attnkit_packages and the EXTRA packages.
 attnkit_require_packages() {
+  local wanted=("${attnkit_packages[@]}" "$@")
   if ! command -v dpkg-query >/dev/null 2>&1; then
-    echo "attnkit: not a Debian system; make sure these are installed: ${attnkit_packages[*]}" >&2
+    echo "attnkit: not a Debian system; make sure these are installed: ${wanted[*]}" >&2
     return 0
   fi
   local missing=() pkg
-  for pkg in "${attnkit_packages[@]}"; do
+  for pkg in "${wanted[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
       missing+=("$pkg")
     fi

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
-attnkit_require_packages
+attnkit_require_packages "${attnkit_test_packages[@]}"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
 
 stages=(${ATTNKIT_TEST_STAGES:-tests asan tsan})
