@@ -8,7 +8,9 @@
 // block. At each step the rank attends its N queries to the block it holds (flash_attention,
 // giving a normalised partial output and its lse), and at the end merge_attention_states
 // combines the P partials into exact attention over the whole sequence: attention over disjoint
-// key ranges merges exactly through the lse. No rank ever holds more than two k/v blocks.
+// key ranges merges exactly through the lse. No rank ever holds more than two k/v blocks; the P
+// partial outputs are kept for one merge at the end (a long ring would instead merge as it goes,
+// two states at a time, to keep the memory independent of P).
 //
 // Communication: the k/v block is one contiguous buffer (k then v), double-buffered. At each
 // step the rank posts MPI_Irecv of the next block from its left neighbour and MPI_Isend of the
@@ -117,10 +119,11 @@ void ring_attention(int rank, int P, bool causal, const std::vector<float>& q,
     }
   }
 
-  attnkit::merge_attention_states(tensor_view<const float, 5>(partial_out.data(), {P, B, N, Hq, Dv}),
-                                  tensor_view<const float, 4>(partial_lse.data(), {P, B, Hq, N}),
-                                  tensor_view<float, 4>(out.data(), {B, N, Hq, Dv}),
-                                  tensor_view<float, 3>(lse.data(), {B, Hq, N}));
+  attnkit::merge_attention_states(
+      tensor_view<const float, 5>(partial_out.data(), {P, B, N, Hq, Dv}),
+      tensor_view<const float, 4>(partial_lse.data(), {P, B, Hq, N}),
+      tensor_view<float, 4>(out.data(), {B, N, Hq, Dv}),
+      tensor_view<float, 3>(lse.data(), {B, Hq, N}));
 }
 
 // Runs one case on every rank; rank 0 checks against flash_attention over the whole sequence.
