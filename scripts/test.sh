@@ -5,7 +5,8 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer (preset "asan"), and the threaded tests under
 # ThreadSanitizer (preset "tsan"). The README's test command, which .ci/run calls. Extra
 # arguments go to every stage's ctest (for example -R exact); ATTNKIT_TEST_STAGES picks stages
-# (for example ATTNKIT_TEST_STAGES=tests for the quick, unsanitized run).
+# (for example ATTNKIT_TEST_STAGES=tests for the quick, unsanitized run); ATTNKIT_TEST_SWEEP=1
+# also runs the exhaustive grids (label sweep) that the test presets leave out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -13,6 +14,10 @@ attnkit_require_packages "${attnkit_test_packages[@]}"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
 
 stages=(${ATTNKIT_TEST_STAGES:-tests asan tsan})
+# The test presets exclude the label sweep; a -LE on the command line replaces that exclusion
+# (with one that matches no label).
+sweep=()
+if [[ "${ATTNKIT_TEST_SWEEP:-0}" == 1 ]]; then sweep=(-LE '^$'); fi
 for stage in "${stages[@]}"; do
   case "$stage" in
     tests | asan | tsan) ;;
@@ -26,7 +31,7 @@ run_stage() {
   local preset=$1
   shift
   cmake --preset "$preset" && cmake --build --preset "$preset" &&
-    ctest --preset "$preset" -j "$(nproc)" "$@"
+    ctest --preset "$preset" -j "$(nproc)" ${sweep[@]+"${sweep[@]}"} "$@"
 }
 
 summary=()

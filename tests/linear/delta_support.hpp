@@ -128,7 +128,7 @@ inline void check_delta_every_arch(const delta_problem& p, const std::vector<lin
                                    double limit = kDeltaRms) {
   for (bool initial : {false, true}) {
     const auto want = delta_reference(p, modes.front(), initial);
-    simd::compiled_archs::for_each([&](auto arch) {
+    tested_archs::for_each([&](auto arch) {
       using Arch = decltype(arch);
       if (!simd::cpu_supports<Arch>()) return;
       for (const auto& opt : modes) {
@@ -175,7 +175,7 @@ inline void check_delta_varlen(const delta_problem& p, const std::vector<std::in
       return tensor_view<const float, 2>(v.data(), {T, H}, {v.stride(1), v.stride(2)});
   };
   const auto s0 = random_tensor<float, 4>({N, H, K, V}, 99);
-  simd::compiled_archs::for_each([&](auto arch) {
+  tested_archs::for_each([&](auto arch) {
     using Arch = decltype(arch);
     if (!simd::cpu_supports<Arch>()) return;
     tensor<float, 3> out({T, H, V}, 7.0f);
@@ -213,7 +213,7 @@ inline void check_delta_steps(const delta_problem& p) {
   linear_options rec;
   rec.mode = linear_mode::recurrent;
   const auto ref = delta_reference(p, rec, true);
-  simd::compiled_archs::for_each([&](auto arch) {
+  tested_archs::for_each([&](auto arch) {
     using Arch = decltype(arch);
     if (!simd::cpu_supports<Arch>()) return;
     const auto want = delta_kernel<Arch>(p, rec, true);

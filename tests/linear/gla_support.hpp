@@ -21,6 +21,7 @@
 #include <attnkit/linear/simple_gla.hpp>
 #include <attnkit/simd/arch.hpp>
 
+#include "support/archs.hpp"
 #include "support/random.hpp"
 #include "support/tensor.hpp"
 #include "support/tolerance.hpp"
@@ -137,7 +138,7 @@ inline void expect_close(const result<float>& got, const result<double>& want, b
 /// f.template operator()<Arch>() for every compiled arch the CPU runs, traced by name.
 template <class F>
 void for_each_arch(F&& f) {
-  simd::compiled_archs::for_each([&](auto arch) {
+  tested_archs::for_each([&](auto arch) {
     using Arch = decltype(arch);
     if (!simd::cpu_supports<Arch>()) return;
     SCOPED_TRACE(std::string("arch ") + Arch::name());

@@ -17,8 +17,18 @@ struct to_gtest_types<xsimd::arch_list<Archs...>> {
   using type = ::testing::Types<Archs...>;
 };
 
-/// Every arch this binary is compiled for; tests skip the ones the CPU lacks.
-using compiled_archs = typename to_gtest_types<simd::compiled_archs>::type;
+/// The archs the per-arch tests run (an xsimd::arch_list): every arch this binary is compiled
+/// for (simd::compiled_archs), or with ATTNKIT_TEST_DEFAULT_ARCH_ONLY (the sanitizer presets set
+/// it; the unsanitized tests preset runs every arch) the default arch alone. Tests skip the ones
+/// the CPU lacks.
+#ifdef ATTNKIT_TEST_DEFAULT_ARCH_ONLY
+using tested_archs = xsimd::arch_list<default_arch>;
+#else
+using tested_archs = simd::compiled_archs;
+#endif
+
+/// test::tested_archs as GoogleTest types, for typed suites.
+using compiled_archs = typename to_gtest_types<tested_archs>::type;
 
 /// Names typed tests after the arch ("avx2", "fma3<avx2>" becomes "fma3_avx2").
 struct arch_name {
