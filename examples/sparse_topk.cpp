@@ -15,7 +15,7 @@ using attnkit::index_t;
 using attnkit::tensor_view;
 
 namespace {
-constexpr index_t B = 1, N = 300, Hq = 4, Hkv = 2, D = 32, blk = 32;
+constexpr index_t B = 1, N = 160, Hq = 4, Hkv = 2, D = 32, blk = 16;
 using in4 = tensor_view<const float, 4>;
 using out4 = tensor_view<float, 4>;
 
@@ -48,7 +48,7 @@ int main() {
   std::vector<float> exact(q.size()), out(q.size());
   attnkit::flash_attention(qv, kv, vv, out4(exact.data(), {B, N, Hq, D}), opt);
 
-  // 3. Block layouts over a grid of 32 x 32 blocks. Local band: each query block sees its own
+  // 3. Block layouts over blocks of 16 x 16 tokens (a 10 x 10 grid). Local band: each query block sees its own
   //    and the previous key block (causal trims whole blocks; opt.causal masks inside them).
   //    BigBird: the band, plus key/query block 0 as global, plus 2 random blocks per row.
   const attnkit::block_grid grid{.Sq = N, .Sk = N, .block_q = blk, .block_k = blk};
