@@ -49,7 +49,7 @@ struct run_result { std::vector<int> tokens; std::vector<float> attn; std::vecto
 
 // Prefill `prompt`, then decode `steps` tokens. budget > 0: evict with H2O to stay within it.
 run_result decode(const layer& L, const std::vector<int>& prompt, index_t steps, index_t budget) {
-  const index_t cap = budget > 0 ? budget : index_t(prompt.size()) + steps;
+  const index_t cap = budget > 0 ? budget : index_t(prompt.size()) + steps;  // append throws past it
   attnkit::kv_cache<float> cache({.batch = 1, .kv_heads = Hkv, .head_dim = D, .capacity = cap});
   std::vector<float> acc(Hkv * cap, 0.0f);  // attention accumulated per (kv head, cached position)
   attnkit::attention_options opt;
