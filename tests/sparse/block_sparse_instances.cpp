@@ -6,6 +6,7 @@
 #include <attnkit/sparse/block_sparse_attention.hpp>
 
 #include "sparse/block_sparse_support.hpp"
+#include "support/archs.hpp"
 
 namespace attnkit::test {
 
@@ -27,7 +28,7 @@ namespace {
 
 // Taking the addresses into volatile statics keeps out-of-line definitions for the test files.
 [[maybe_unused]] const bool kInstantiated = [] {
-  simd::compiled_archs::for_each([](auto arch) {
+  tested_archs::for_each([](auto arch) {
     using Arch = decltype(arch);
     static auto* volatile sparse = &block_sparse<Arch, float>;
     static auto* volatile dense = &dense_flash<Arch>;

@@ -42,7 +42,7 @@ constexpr float kSentinel = -777.0f;
 void check_every_arch(const problem& p, const block_layout& layout, const attention_options& opt) {
   const auto oracle = make_block_sparse_oracle(p.q, p.k, p.v, layout, opt);
   const auto e = p.q.extents();
-  simd::compiled_archs::for_each([&](auto arch) {
+  tested_archs::for_each([&](auto arch) {
     using Arch = decltype(arch);
     if (!simd::cpu_supports<Arch>()) return;
     SCOPED_TRACE(std::string("arch ") + Arch::name());
@@ -101,7 +101,7 @@ TEST(BlockSparseAttention, AllBlocksOnIsFlashAttentionBitForBit) {
       for (const auto& [name, o] : option_cases(n.Hq, n.Sq, n.Sk)) {
         SCOPED_TRACE(name + " blocks " + std::to_string(bq) + "x" + std::to_string(bk));
         const attention_options opt = o.options();
-        simd::compiled_archs::for_each([&](auto arch) {
+        tested_archs::for_each([&](auto arch) {
           using Arch = decltype(arch);
           if (!simd::cpu_supports<Arch>()) return;
           SCOPED_TRACE(Arch::name());
@@ -190,7 +190,7 @@ TEST(BlockSparseAttention, EmptyRowsGiveZeroAndMinusInfinity) {
     if (sinks) o.sinks = {0.75f, -1.5f};
     const attention_options opt = o.options();
     check_every_arch(p, layout.layout(), opt);
-    simd::compiled_archs::for_each([&](auto arch) {
+    tested_archs::for_each([&](auto arch) {
       using Arch = decltype(arch);
       if (!simd::cpu_supports<Arch>()) return;
       tensor<float, 4> out({1, n.Sq, n.Hq, n.Dv}, kSentinel);

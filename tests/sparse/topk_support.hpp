@@ -50,7 +50,7 @@ struct sparse_problem {
 /// Calls f(Arch) for every compiled arch this CPU runs, with a trace naming it.
 template <class F>
 void for_every_arch(F&& f) {
-  simd::compiled_archs::for_each([&](auto arch) {
+  tested_archs::for_each([&](auto arch) {
     using Arch = decltype(arch);
     if (!simd::cpu_supports<Arch>()) return;
     SCOPED_TRACE(std::string("arch ") + Arch::name());
