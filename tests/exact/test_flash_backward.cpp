@@ -193,6 +193,17 @@ TEST(FlashBackward, NonContiguousDoutAndPaddedGradients) {
   }
 }
 
+TEST(FlashBackward, ManyQueryAndKeyBlocks) {
+  // Sq > 4 x 64 and Sk > 3 x 96: the dq of a query block is summed over several key blocks (in
+  // turn), the dk, dv of a key block over several query blocks and both heads of the group.
+  owned_options causal, window;
+  causal.causal = true;
+  window.window_left = 100, window.window_right = 7, window.align = alignment::top_left;
+  const dims n{.B = 1, .Sq = 300, .Sk = 333, .Hq = 2, .Hkv = 1, .D = 64, .Dv = 64};
+  check_backward(n, causal.options(), 28, loss_terms::out_and_lse);
+  check_backward(n, window.options(), 29);
+}
+
 TEST(FlashBackward, LseFromTheReferenceForward) {
   // The backward only needs the forward's lse: the reference's (double, rounded to float) works
   // as well as flash_attention's.
