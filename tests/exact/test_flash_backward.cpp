@@ -342,27 +342,43 @@ TEST(FlashBackward, SingleKeyGivesZeroQueryAndKeyGradients) {
   check_backward({.B = 2, .Sq = 37, .Sk = 1, .Hq = 2, .Hkv = 1, .D = 24, .Dv = 24}, {}, 41);
 }
 
-TEST(FlashBackward, HugeLogits) {
-  // |q . k| * scale reaches 1e4: P recomputed from lse must stay in range (no overflow, no
-  // NaN) and as accurate as the naive float formula allows.
+/// Logits |q . k| * scale up to 1e4 (scale +-625 on |q|, |k| <= 1, D = 16): the backward's
+/// gradients per arch, with the oracle.
+template <class Check>
+void for_huge_logits(Check check) {
   const dims n{.B = 1, .Sq = 50, .Sk = 80, .Hq = 1, .Hkv = 1, .D = 16, .Dv = 16};
   for (const float scale : {1e4f / 16.0f, -1e4f / 16.0f}) {
+    SCOPED_TRACE("scale " + std::to_string(scale));
     attention_options opt;
     opt.scale = scale;
     const auto p = random_backward_problem(n, 42, loss_terms::out_and_lse);
     const auto oracle = make_backward_oracle(p, opt);
-    EXPECT_EQ(count_non_finite(oracle.dq.cview()), 0);
+    ASSERT_EQ(count_non_finite(oracle.dq.cview()), 0);
     simd::compiled_archs::for_each([&](auto arch) {
       using Arch = decltype(arch);
       if (!simd::cpu_supports<Arch>()) return;
       SCOPED_TRACE(Arch::name());
-      const auto g = run_backward<Arch>(p, flash_forward_state<Arch>(p, opt), opt);
-      EXPECT_EQ(count_non_finite(g.dq.cview()) + count_non_finite(g.dk.cview()) +
-                    count_non_finite(g.dv.cview()),
-                0);
-      expect_gradients_match(g, oracle);
+      check(run_backward<Arch>(p, flash_forward_state<Arch>(p, opt), opt), oracle);
     });
   }
+}
+
+TEST(FlashBackward, HugeLogitsStayFinite) {
+  // P recomputed as exp(s - lse) must stay in range: no overflow, no NaN.
+  for_huge_logits([](const gradients<float>& g, const backward_oracle&) {
+    EXPECT_EQ(count_non_finite(g.dq.cview()) + count_non_finite(g.dk.cview()) +
+                  count_non_finite(g.dv.cview()),
+              0);
+  });
+}
+
+TEST(FlashBackward, HugeLogitsWithinTolerance) {
+  // DESIGN 4's rule at the same extreme. The naive float formula takes P = exp(z - m) / sum;
+  // the kernel P = exp(s - lse) with lse a float near 1e3, whose rounding (half an ulp: 3e-5 to
+  // 6e-5) becomes a relative error of P.
+  for_huge_logits([](const gradients<float>& g, const backward_oracle& oracle) {
+    expect_gradients_match(g, oracle);
+  });
 }
 
 // ---- non-finite inputs --------------------------------------------------------------------------
