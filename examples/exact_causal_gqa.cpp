@@ -16,7 +16,8 @@ using attnkit::tensor_view;
 
 static double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   double worst = 0;
-  for (std::size_t n = 0; n < a.size(); ++n) worst = std::max(worst, std::abs(double(a[n]) - double(b[n])));
+  for (std::size_t n = 0; n < a.size(); ++n)
+    worst = std::max(worst, std::abs(double(a[n]) - double(b[n])));
   return worst;
 }
 
@@ -56,8 +57,10 @@ int main() {
       tensor_view<double, 4>(ref_out.data(), {B, Sq, Hq, D}), opt,
       tensor_view<double, 3>(ref_lse.data(), {B, Hq, Sq}));
   double err_out = 0, err_lse = 0;
-  for (std::size_t n = 0; n < out.size(); ++n) err_out = std::max(err_out, std::abs(out[n] - ref_out[n]));
-  for (std::size_t n = 0; n < lse.size(); ++n) err_lse = std::max(err_lse, std::abs(lse[n] - ref_lse[n]));
+  for (std::size_t n = 0; n < out.size(); ++n)
+    err_out = std::max(err_out, std::abs(out[n] - ref_out[n]));
+  for (std::size_t n = 0; n < lse.size(); ++n)
+    err_lse = std::max(err_lse, std::abs(lse[n] - ref_lse[n]));
   std::printf("BSHD: max |out - reference| %.2e, max |lse - reference| %.2e\n", err_out, err_lse);
 
   // 5. The same data as PyTorch holds it: contiguous [B, H, S, D]. Copy it there, then describe
@@ -68,14 +71,16 @@ int main() {
     for (index_t b = 0; b < B; ++b)
       for (index_t s = 0; s < S; ++s)
         for (index_t h = 0; h < H; ++h)
-          for (index_t d = 0; d < D; ++d) y[((b * H + h) * S + s) * D + d] = x[((b * S + s) * H + h) * D + d];
+          for (index_t d = 0; d < D; ++d)
+            y[((b * H + h) * S + s) * D + d] = x[((b * S + s) * H + h) * D + d];
     return y;
   };
   auto bhsd_view = [](auto* p, index_t S, index_t H) {
     using E = std::remove_pointer_t<decltype(p)>;
     return tensor_view<E, 4>(p, {B, S, H, D}, {H * S * D, D, S * D, 1});
   };
-  const std::vector<float> qt = to_bhsd(q, Sq, Hq), kt = to_bhsd(k, Sk, Hkv), vt = to_bhsd(v, Sk, Hkv);
+  const std::vector<float> qt = to_bhsd(q, Sq, Hq), kt = to_bhsd(k, Sk, Hkv),
+                           vt = to_bhsd(v, Sk, Hkv);
   std::vector<float> out_t(out.size()), lse_t(lse.size());
   attnkit::flash_attention(bhsd_view(qt.data(), Sq, Hq), bhsd_view(kt.data(), Sk, Hkv),
                            bhsd_view(vt.data(), Sk, Hkv), bhsd_view(out_t.data(), Sq, Hq), opt,

@@ -20,32 +20,45 @@ std::vector<float> q(B * T * H * K), k(q.size()), gk(q.size()), v(B * T * H * V)
 
 // Views of tokens [t0, t1) (B = 1, so a time slice is contiguous rows).
 template <class E = const float>
-tensor_view<E, 4> rows(E* base, index_t t0, index_t t1, index_t d) { return {base + t0 * H * d, {B, t1 - t0, H, d}}; }
+tensor_view<E, 4> rows(E* base, index_t t0, index_t t1, index_t d) {
+  return {base + t0 * H * d, {B, t1 - t0, H, d}};
+}
 
 // Dense call of kernel `kind` (0 linear_attention, 1 gla, 2 delta_rule) over tokens [t0, t1).
-void dense(int kind, index_t t0, index_t t1, float* out, tensor_view<const float, 4> init, tensor_view<float, 4> fin) {
-  const auto qv = rows(q.data(), t0, t1, K), kv = rows(k.data(), t0, t1, K), vv = rows(v.data(), t0, t1, V);
+void dense(int kind, index_t t0, index_t t1, float* out, tensor_view<const float, 4> init,
+           tensor_view<float, 4> fin) {
+  const auto qv = rows(q.data(), t0, t1, K), kv = rows(k.data(), t0, t1, K),
+             vv = rows(v.data(), t0, t1, V);
   const auto ov = rows<float>(out + t0 * H * V, 0, t1 - t0, V);
   attnkit::linear_options opt;  // causal, chunked, scale 1/sqrt(K)
   opt.chunk_size = 16;          // (default 64) so that T = 57 spans several chunks, split mid-chunk
   if (kind == 0) attnkit::linear_attention(qv, kv, vv, ov, opt, init, fin);
   if (kind == 1) attnkit::gla(qv, kv, vv, rows(gk.data(), t0, t1, K), ov, opt, init, fin);
   if (kind == 2)
-    attnkit::delta_rule(qv, kv, vv, tensor_view<const float, 3>(beta.data() + t0 * H, {B, t1 - t0, H}), ov, opt, init, fin);
+    attnkit::delta_rule(qv, kv, vv,
+                        tensor_view<const float, 3>(beta.data() + t0 * H, {B, t1 - t0, H}), ov, opt,
+                        init, fin);
 }
 
 // One decoding step of token t: state [B, H, K, V] updated in place, out [B, H, V].
 void step(int kind, index_t t, float* out, tensor_view<float, 4> state) {
-  const tensor_view<const float, 3> qt(&q[t * H * K], {B, H, K}), kt(&k[t * H * K], {B, H, K}), vt(&v[t * H * V], {B, H, V});
+  const tensor_view<const float, 3> qt(&q[t * H * K], {B, H, K}), kt(&k[t * H * K], {B, H, K}),
+      vt(&v[t * H * V], {B, H, V});
   const tensor_view<float, 3> ot(out + t * H * V, {B, H, V});
   if (kind == 0) attnkit::linear_attention_step(qt, kt, vt, ot, state);
-  if (kind == 1) attnkit::gla_step(qt, kt, vt, tensor_view<const float, 3>(&gk[t * H * K], {B, H, K}), ot, state);
-  if (kind == 2) attnkit::delta_rule_step(qt, kt, vt, tensor_view<const float, 2>(&beta[t * H], {B, H}), ot, state);
+  if (kind == 1)
+    attnkit::gla_step(qt, kt, vt, tensor_view<const float, 3>(&gk[t * H * K], {B, H, K}), ot,
+                      state);
+  if (kind == 2)
+    attnkit::delta_rule_step(qt, kt, vt, tensor_view<const float, 2>(&beta[t * H], {B, H}), ot,
+                             state);
 }
 
-double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {  // max |a - b| / max |b|
+// max |a - b| / max |b|
+double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
   double d = 0, s = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) d = std::max(d, double(std::abs(a[i] - b[i]))), s = std::max(s, double(std::abs(b[i])));
+  for (std::size_t i = 0; i < a.size(); ++i)
+    d = std::max(d, double(std::abs(a[i] - b[i]))), s = std::max(s, double(std::abs(b[i])));
   return d / s;
 }
 }  // namespace
@@ -56,7 +69,8 @@ int main() {
   std::mt19937 rng(2);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::uniform_real_distribution<float> uni(0.0f, 1.0f);
-  for (auto* x : {&q, &k, &v}) for (float& e : *x) e = normal(rng);
+  for (auto* x : {&q, &k, &v})
+    for (float& e : *x) e = normal(rng);
   for (index_t r = 0; r < B * T * H; ++r) {
     float norm = 0;
     for (index_t d = 0; d < K; ++d) norm += k[r * K + d] * k[r * K + d];
@@ -69,8 +83,11 @@ int main() {
   bool ok = true;
   for (int kind = 0; kind < 3; ++kind) {
     std::vector<float> out1(v.size()), out2(v.size()), out3(v.size());
-    std::vector<float> s1(B * H * K * V), s2(s1.size()), s3(s1.size(), 0.0f);  // states [B, H, K, V]
-    const auto view = [](std::vector<float>& s) { return tensor_view<float, 4>(s.data(), {B, H, K, V}); };
+    std::vector<float> s1(B * H * K * V), s2(s1.size()),
+        s3(s1.size(), 0.0f);  // states [B, H, K, V]
+    const auto view = [](std::vector<float>& s) {
+      return tensor_view<float, 4>(s.data(), {B, H, K, V});
+    };
 
     // 2. One call over all T tokens, writing the final state.
     dense(kind, 0, T, out1.data(), {}, view(s1));
@@ -85,7 +102,8 @@ int main() {
     //    forms round differently, so agreement is to about 1e-6 of the values' scale).
     const double e2 = std::max(rel_diff(out2, out1), rel_diff(s2, s1));
     const double e3 = std::max(rel_diff(out3, out1), rel_diff(s3, s1));
-    std::printf("%-16s two calls vs one: %.2e   token by token vs one: %.2e (relative)\n", names[kind], e2, e3);
+    std::printf("%-16s two calls vs one: %.2e   token by token vs one: %.2e (relative)\n",
+                names[kind], e2, e3);
     ok = ok && e2 < 1e-5 && e3 < 1e-5;
   }
   if (!ok) {

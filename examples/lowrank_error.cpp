@@ -18,10 +18,13 @@ constexpr index_t B = 1, N = 128, Hq = 4, Hkv = 2, D = 16;
 using in4 = tensor_view<const float, 4>;
 using out4 = tensor_view<float, 4>;
 
-double rel_error(const std::vector<float>& got, const std::vector<float>& want) {  // ||got - want|| / ||want||
+// ||got - want|| / ||want||
+double rel_error(const std::vector<float>& got, const std::vector<float>& want) {
   double num = 0, den = 0;
-  for (std::size_t i = 0; i < got.size(); ++i)
-    num += double(got[i] - want[i]) * double(got[i] - want[i]), den += double(want[i]) * double(want[i]);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    num += double(got[i] - want[i]) * double(got[i] - want[i]);
+    den += double(want[i]) * double(want[i]);
+  }
   return std::sqrt(num / den);
 }
 }  // namespace
@@ -35,10 +38,12 @@ int main() {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<float> q(B * N * Hq * D), k(B * N * Hkv * D), v(B * N * Hkv * D);
   for (index_t t = 0; t < N; ++t)
-    for (index_t i = 0; i < Hkv * D; ++i) k[t * Hkv * D + i] = (t ? 0.9f * k[(t - 1) * Hkv * D + i] : 0.0f) + 0.2f * normal(rng);
+    for (index_t i = 0; i < Hkv * D; ++i)
+      k[t * Hkv * D + i] = (t ? 0.9f * k[(t - 1) * Hkv * D + i] : 0.0f) + 0.2f * normal(rng);
   for (index_t t = 0; t < N; ++t)
     for (index_t h = 0; h < Hq; ++h)
-      for (index_t d = 0; d < D; ++d) q[(t * Hq + h) * D + d] = k[(t * Hkv + h / (Hq / Hkv)) * D + d] + 0.1f * normal(rng);
+      for (index_t d = 0; d < D; ++d)
+        q[(t * Hq + h) * D + d] = k[(t * Hkv + h / (Hq / Hkv)) * D + d] + 0.1f * normal(rng);
   for (float& e : v) e = normal(rng);
   const in4 qv(q.data(), {B, N, Hq, D}), kv(k.data(), {B, N, Hkv, D}), vv(v.data(), {B, N, Hkv, D});
 
@@ -59,20 +64,24 @@ int main() {
   for (index_t m : features) {
     double performer = 0, scatterbrain = 0;
     for (std::uint64_t seed = 1; seed <= 4; ++seed) {
-      attnkit::performer_attention(qv, kv, vv, out4(out.data(), {B, N, Hq, D}), {.features = m, .seed = seed});
+      attnkit::performer_attention(qv, kv, vv, out4(out.data(), {B, N, Hq, D}),
+                                   {.features = m, .seed = seed});
       performer += rel_error(out, exact) / 4;
       attnkit::scatterbrain_attention(qv, kv, vv, out4(out.data(), {B, N, Hq, D}),
                                       {.features = m, .seed = seed, .window = window});
       scatterbrain += rel_error(out, exact) / 4;
     }
-    std::printf("m = %4td features: performer %.4f   scatterbrain (window %td) %.4f   (mean relative error)\n", m,
-                performer, window, scatterbrain);
+    std::printf(
+        "m = %4td features: performer %.4f   scatterbrain (window %td) %.4f   (mean relative "
+        "error)\n",
+        m, performer, window, scatterbrain);
     ok = ok && performer < previous && scatterbrain < performer;
     previous = performer;
   }
 
   // 4. A band covering every key makes each row exact: scatterbrain then equals exact attention.
-  attnkit::scatterbrain_attention(qv, kv, vv, out4(out.data(), {B, N, Hq, D}), {.features = 16, .window = N});
+  attnkit::scatterbrain_attention(qv, kv, vv, out4(out.data(), {B, N, Hq, D}),
+                                  {.features = 16, .window = N});
   const double full_band = rel_error(out, exact);
   std::printf("scatterbrain window = N: relative error %.1e\n", full_band);
   ok = ok && full_band < 1e-5;

@@ -2,7 +2,7 @@
 // Example: one training step through exact attention. Forward with lse, a toy loss
 // L = 1/2 sum (out - target)^2, flash_attention_backward for dL/dq, dL/dk, dL/dv, one SGD step on
 // q that lowers the loss, and a gradient entry checked against a central finite difference.
-#include <attnkit/attnkit.hpp>   // includes <attnkit/exact/flash_attention_backward.hpp>
+#include <attnkit/attnkit.hpp>  // includes <attnkit/exact/flash_attention_backward.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -14,7 +14,7 @@ using attnkit::index_t;
 using attnkit::tensor_view;
 
 namespace {
-const index_t B = 1, S = 19, Hq = 4, Hkv = 2, D = 16;   // small causal GQA self-attention
+const index_t B = 1, S = 19, Hq = 4, Hkv = 2, D = 16;  // small causal GQA self-attention
 
 struct problem {
   std::vector<float> q, k, v, target;
@@ -35,7 +35,8 @@ struct problem {
     std::vector<float> out, lse;
     forward(out, lse);
     double sum = 0;
-    for (std::size_t n = 0; n < out.size(); ++n) sum += 0.5 * double(out[n] - target[n]) * double(out[n] - target[n]);
+    for (std::size_t n = 0; n < out.size(); ++n)
+      sum += 0.5 * double(out[n] - target[n]) * double(out[n] - target[n]);
     return sum;
   }
 };
@@ -60,20 +61,24 @@ int main() {
 
   // 3. Backward: the same options as the forward; dk, dv are summed over each GQA group.
   std::vector<float> dq(p.q.size()), dk(p.k.size()), dv(p.v.size());
-  attnkit::flash_attention_backward(
-      tensor_view<const float, 4>(p.q.data(), {B, S, Hq, D}), tensor_view<const float, 4>(p.k.data(), {B, S, Hkv, D}),
-      tensor_view<const float, 4>(p.v.data(), {B, S, Hkv, D}), tensor_view<const float, 4>(out.data(), {B, S, Hq, D}),
-      tensor_view<const float, 4>(dout.data(), {B, S, Hq, D}), tensor_view<const float, 3>(lse.data(), {B, Hq, S}),
-      tensor_view<float, 4>(dq.data(), {B, S, Hq, D}), tensor_view<float, 4>(dk.data(), {B, S, Hkv, D}),
-      tensor_view<float, 4>(dv.data(), {B, S, Hkv, D}), p.opt);
+  attnkit::flash_attention_backward(tensor_view<const float, 4>(p.q.data(), {B, S, Hq, D}),
+                                    tensor_view<const float, 4>(p.k.data(), {B, S, Hkv, D}),
+                                    tensor_view<const float, 4>(p.v.data(), {B, S, Hkv, D}),
+                                    tensor_view<const float, 4>(out.data(), {B, S, Hq, D}),
+                                    tensor_view<const float, 4>(dout.data(), {B, S, Hq, D}),
+                                    tensor_view<const float, 3>(lse.data(), {B, Hq, S}),
+                                    tensor_view<float, 4>(dq.data(), {B, S, Hq, D}),
+                                    tensor_view<float, 4>(dk.data(), {B, S, Hkv, D}),
+                                    tensor_view<float, 4>(dv.data(), {B, S, Hkv, D}), p.opt);
 
   // 4. Finite-difference check of the largest entry of dq and of dk: (L(x + e) - L(x - e)) / 2e.
   //    Its error is about e^2 (truncation) plus fp32 rounding / e: 1e-3 + 1% covers both; a wrong
   //    gradient (sign, scale, a dropped term) misses by far more.
   auto check = [&](const char* name, std::vector<float>& x, const std::vector<float>& grad) {
-    const auto at = std::size_t(std::max_element(grad.begin(), grad.end(), [](float a, float b) {
-                                  return std::abs(a) < std::abs(b);
-                                }) - grad.begin());
+    const auto at =
+        std::size_t(std::max_element(grad.begin(), grad.end(),
+                                     [](float a, float b) { return std::abs(a) < std::abs(b); }) -
+                    grad.begin());
     const float e = 1e-2f, saved = x[at];
     x[at] = saved + e;
     const double plus = p.loss();
@@ -94,7 +99,9 @@ int main() {
   std::printf("loss before the step %.6f, after %.6f\n", before, after);
 
   if (!grads_ok || !(after < before)) {
-    std::fprintf(stderr, "FAILED: %s\n", grads_ok ? "the SGD step did not lower the loss" : "a gradient disagrees with its finite difference");
+    std::fprintf(stderr, "FAILED: %s\n",
+                 grads_ok ? "the SGD step did not lower the loss"
+                          : "a gradient disagrees with its finite difference");
     return 1;
   }
   std::printf("ok\n");

@@ -54,10 +54,13 @@ int main() {
                              tensor_view<float, 3>(lse_b.data(), {1, H, S}));
     // Compare with the packed result's rows for this sequence (out and lse).
     double err = 0;
-    for (index_t n = 0; n < S * H * D; ++n) err = std::max(err, double(std::abs(out_b[n] - out[row * H * D + n])));
+    for (index_t n = 0; n < S * H * D; ++n)
+      err = std::max(err, double(std::abs(out_b[n] - out[row * H * D + n])));
     for (index_t h = 0; h < H; ++h)
-      for (index_t i = 0; i < S; ++i) err = std::max(err, double(std::abs(lse_b[h * S + i] - lse[h * total + row + i])));
-    std::printf("sequence %zu (%td tokens, rows %td..%td): max |packed - alone| %.2e\n", b, S, row, row + S - 1, err);
+      for (index_t i = 0; i < S; ++i)
+        err = std::max(err, double(std::abs(lse_b[h * S + i] - lse[h * total + row + i])));
+    std::printf("sequence %zu (%td tokens, rows %td..%td): max |packed - alone| %.2e\n", b, S, row,
+                row + S - 1, err);
     worst = std::max(worst, err);
   }
 
