@@ -14,7 +14,8 @@
 
 #include <attnkit/core/aligned_buffer.hpp>
 #include <attnkit/core/tensor_view.hpp>
-#include <attnkit/simd/dot.hpp>
+#include <attnkit/simd/arch.hpp>
+#include <attnkit/tile/gemm_tile.hpp>
 #include <attnkit/tile/pack.hpp>
 
 namespace attnkit::detail {
@@ -34,9 +35,13 @@ constexpr index_t panel_ld(index_t cols) noexcept {
 /// - dOᵀ [Dv x kBlockQ] in panels (dPᵀ = V dOᵀ) and dO [kBlockQ x ldo()] (dV += Pᵀ dO);
 /// - lse and the row term D_i = <dO_i, O_i> - dlse_i per query;
 /// - the dQ accumulator [kBlockQ x ldq()], and a counter of the key blocks that have added to it.
-/// Queries past a block's end are zero, with lse = +inf, so their probabilities are 0.
-template <class Arch, index_t kBlockQ, index_t kCols>
+/// Queries past a block's end are zero, with lse = +inf, so their probabilities are 0. Config
+/// gives kBlockQ, the panel width kCols and the micro-kernel shape (tile::tile_config).
+template <class Arch, class Config>
 class backward_queries {
+  static constexpr index_t kBlockQ = Config::kBlockQ;
+  static constexpr index_t kCols = Config::kCols;
+
  public:
   backward_queries(index_t n, index_t D, index_t Dv)
       : D_(D), Dv_(Dv), ldq_(panel_ld<kCols>(D)), ldo_(panel_ld<kCols>(Dv)),
@@ -59,7 +64,7 @@ class backward_queries {
   const float* lse(index_t b) const { return dout(b) + kBlockQ * ldo_; }
   const float* row_term(index_t b) const { return lse(b) + kBlockQ; }
   float* dq(index_t b) { return block(b) + (stride_ - kBlockQ * ldq_); }
-  /// Whether every packed Q and dO value of block b is finite.
+  /// Whether every packed Q, dO and lse value of block b is finite (an empty row's -inf aside).
   bool finite(index_t b) const noexcept { return finite_[std::size_t(b)] != 0; }
 
   /// Packs queries [0, nq) of one head into block b: q, out and dout rows `*_stride` elements
@@ -84,18 +89,19 @@ class backward_queries {
       float* row = qs_p + i * ldq_;
       for (index_t d = 0; d < D_; ++d) row[d] *= scale;
     }
-    float* o_row = dq_p;  // the accumulator, still free, holds each O row in fp32 meanwhile
+    row_terms(nq, out, out_stride, dot_p, term_p);
     for (index_t i = 0; i < kBlockQ; ++i) {
       if (i >= nq) {
         lse_p[i] = std::numeric_limits<float>::infinity();
         term_p[i] = 0.0f;
         continue;
       }
-      // An empty row (lse = -inf) has every logit -inf: +inf keeps its probabilities at 0.
+      // An empty row (lse = -inf) has every logit -inf: +inf keeps its probabilities at 0. A
+      // NaN lse (a row that saw a NaN) makes the block take the pair-by-pair path.
       const float l = lse[i * lse_stride];
       lse_p[i] = l == -std::numeric_limits<float>::infinity() ? -l : l;
-      for (index_t d = 0; d < Dv_; ++d) o_row[d] = float(out[i * out_stride + d]);
-      term_p[i] = simd::dot<Arch>(do_p + i * ldo_, o_row, Dv_) - (dlse ? dlse[i * lse_stride] : 0.0f);
+      ok = ok && !std::isnan(l) && l != std::numeric_limits<float>::infinity();
+      if (dlse) term_p[i] -= dlse[i * lse_stride];
     }
     std::memset(static_cast<void*>(dq_p), 0, std::size_t(kBlockQ * ldq_) * sizeof(float));
     finite_[std::size_t(b)] = ok;
@@ -119,6 +125,25 @@ class backward_queries {
 
  private:
   float* block(index_t b) const { return data_.data() + b * stride_; }
+
+  /// term[i] = <dO_i, O_i> for queries [0, nq), computed by the micro-kernel of the
+  /// dPᵀ = V dOᵀ product, with O rows in place of V rows: the products O dOᵀ of each panel,
+  /// whose diagonal is the row term. So where O_i equals the one V row its query sees,
+  /// dP - D is exactly 0, as in exact arithmetic, on every arch (a separate dot product sums
+  /// in another order, and without hardware FMA the compiler may fuse one and not the other).
+  /// kCols times the needed products, once per query block: a few per mille of the backward.
+  template <class T>
+  void row_terms(index_t nq, const T* out, index_t out_stride, const float* dot, float* term) {
+    aligned_buffer<float> rows(std::size_t(kCols * Dv_)), products(std::size_t(kCols * kCols));
+    for (index_t c = 0; c < nq; c += kCols) {
+      const index_t n = std::min(kCols, nq - c);
+      tile::copy_rows<Arch>(out + c * out_stride, out_stride, n, Dv_, rows.data(), Dv_, n);
+      tile::gemm<Arch, Config::kRows, Config::kVecs>(n, kCols, Dv_, {rows.data(), Dv_, 1},
+                                                     dot + c * Dv_, kCols, products.data(), kCols,
+                                                     nullptr);
+      for (index_t r = 0; r < n; ++r) term[c + r] = products[std::size_t(r * kCols + r)];
+    }
+  }
 
   index_t D_, Dv_, ldq_, ldo_, stride_;
   aligned_buffer<float> data_;

@@ -44,7 +44,7 @@ class flash_backward {
   static constexpr index_t kBlockK = config::kBlockK;
   static constexpr index_t kCols = config::kCols;
   static constexpr index_t kWidth = config::kWidth;
-  using queries = backward_queries<Arch, kBlockQ, kCols>;
+  using queries = backward_queries<Arch, Config>;
   using keys = backward_keys<Arch, kBlockK, kCols>;
   using batch = xsimd::batch<float, Arch>;
   /// The packed query side of one batch of units stays below this many floats (256 MiB), or
@@ -143,7 +143,7 @@ class flash_backward {
       const float* acc = qside.dq(b);
       for (index_t i = q0; i < q1; ++i, acc += qside.ldq()) {
         T* row = &s.dq(0, i, h, 0);
-        for (index_t d = 0; d < D_; ++d) row[d] = T(p_.scale * acc[d]);
+        for (index_t d = 0; d < D_; ++d) row[d] = T(p_.scale * acc[d] + 0.0f);  // -0 to +0
       }
     });
   }
