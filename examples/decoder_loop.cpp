@@ -70,14 +70,13 @@ run_result decode(const layer& L, const std::vector<int>& prompt, index_t steps,
     const index_t n = index_t(chunk.size());
     // 1. Make room: each kv head keeps its budget - n best positions by H2O's score (the 4
     //    newest always, then the highest accumulated attention); the statistic follows the
-    //    tokens (compact), and positions about to be filled start from 0.
+    //    tokens (compact, which also resets the freed positions to 0 for the tokens to come).
     for (index_t h = 0; budget > 0 && h < Hkv; ++h) {
       if (cache.length(0, h) + n <= budget) continue;
       std::span<float> stat(acc.data() + h * cap, std::size_t(cache.length(0, h)));
       const auto kept = attnkit::kv::evict(cache, 0, h, attnkit::kv::h2o{.recent = 4},
                                            {.accumulated = stat}, budget - n);
       attnkit::kv::compact(stat, kept);
-      std::fill(acc.begin() + h * cap + index_t(kept.size()), acc.begin() + (h + 1) * cap, 0.0f);
     }
     // 2. Project the new tokens and append their keys and values to the cache.
     std::vector<float> q(n * Hq * D), k(n * Hkv * D), v(n * Hkv * D), o(n * Hq * D);

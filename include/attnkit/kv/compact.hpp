@@ -3,6 +3,7 @@
 // after eviction.
 #pragma once
 
+#include <algorithm>
 #include <span>
 #include <string>
 #include <vector>
@@ -15,7 +16,9 @@ namespace attnkit::kv {
 /// Moves values[kept[i]] to values[i] for every i, in order, and returns the first kept.size()
 /// elements: what kv_cache::keep does to a head's rows, done to a per-position array (the
 /// accumulated attention of that head), so position i of the result describes token i of the
-/// compacted head. Elements past kept.size() keep stale values.
+/// compacted head. Elements past kept.size() are reset to T{} (0), so a fixed-capacity
+/// statistic that the decode kernel keeps adding to (attention_sum) starts each later token
+/// from zero instead of inheriting an evicted token's sum.
 /// @pre kept strictly ascending, each < values.size() (throws attnkit::error naming `kept`,
 /// before anything moves). O(values.size()).
 template <class T>
@@ -37,6 +40,7 @@ std::span<T> compact(std::span<T> values, std::span<const index_t> kept) {
   // Forward in place is safe: kept[i] >= i, and slot i is never a later source.
   for (std::size_t i = 0; i < kept.size(); ++i)
     values[i] = values[static_cast<std::size_t>(kept[i])];
+  std::fill(values.begin() + static_cast<std::ptrdiff_t>(kept.size()), values.end(), T{});
   return values.first(kept.size());
 }
 
