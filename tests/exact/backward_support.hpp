@@ -20,7 +20,9 @@
 #include "exact/flash_support.hpp"
 #include "exact/reference_support.hpp"
 #include "support/random.hpp"
+#include "support/same_bits.hpp"
 #include "support/tensor.hpp"
+#include "support/thread_count.hpp"
 #include "support/tolerance.hpp"
 
 namespace attnkit::test {
@@ -250,31 +252,6 @@ inline bool is_visible(const attention_options& opt, index_t Sq, index_t Sk, ind
   if (opt.window_left >= 0 && j < i + o - opt.window_left) return false;
   if (opt.window_right >= 0 && j > i + o + opt.window_right) return false;
   return true;
-}
-
-/// Sets the thread count for a scope and restores the previous one after it.
-class thread_count {
- public:
-  explicit thread_count(int n) : saved_(get_num_threads()) { set_num_threads(n); }
-  ~thread_count() { set_num_threads(saved_); }
-  thread_count(const thread_count&) = delete;
-  thread_count& operator=(const thread_count&) = delete;
-
- private:
-  int saved_;
-};
-
-/// Equal bits element by element over two whole storages (padding included).
-template <class T>
-::testing::AssertionResult same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  if (a.size() != b.size()) return ::testing::AssertionFailure() << "sizes differ";
-  std::size_t differing = 0, first = 0;
-  for (std::size_t i = a.size(); i-- > 0;)
-    if (std::memcmp(&a[i], &b[i], sizeof(T)) != 0) ++differing, first = i;
-  if (differing == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << differing << " of " << a.size() << " elements differ; the first at " << first << ": "
-         << float(a[first]) << " vs " << float(b[first]);
 }
 
 }  // namespace attnkit::test

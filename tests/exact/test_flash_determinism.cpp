@@ -13,34 +13,11 @@
 #include <gtest/gtest.h>
 
 #include "exact/flash_support.hpp"
+#include "support/same_bits.hpp"
+#include "support/thread_count.hpp"
 
 namespace attnkit::test {
 namespace {
-
-/// Sets the thread count for a scope and restores the previous one after it.
-class thread_count {
- public:
-  explicit thread_count(int n) : saved_(get_num_threads()) { set_num_threads(n); }
-  ~thread_count() { set_num_threads(saved_); }
-  thread_count(const thread_count&) = delete;
-  thread_count& operator=(const thread_count&) = delete;
-
- private:
-  int saved_;
-};
-
-/// Equal bits element by element (so -0.0 differs from 0.0 and a NaN from another NaN's payload).
-template <class T>
-::testing::AssertionResult same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  if (a.size() != b.size()) return ::testing::AssertionFailure() << "sizes differ";
-  std::size_t differing = 0, first = 0;
-  for (std::size_t i = a.size(); i-- > 0;)
-    if (std::memcmp(&a[i], &b[i], sizeof(T)) != 0) ++differing, first = i;
-  if (differing == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << differing << " of " << a.size() << " elements differ; the first at " << first << ": "
-         << float(a[first]) << " vs " << float(b[first]);
-}
 
 /// One dense problem with its options; large enough (Sq 600, Hq 4: 40 query blocks of 64) that
 /// the work is cut into different chunks for 1, 2 and 3 threads.

@@ -12,6 +12,7 @@
 #include <attnkit/core/tensor_view.hpp>
 #include <attnkit/exact/arguments.hpp>
 #include <attnkit/exact/flash_forward.hpp>
+#include <attnkit/exact/head_dim_dispatch.hpp>
 #include <attnkit/exact/options.hpp>
 #include <attnkit/exact/sequences.hpp>
 #include <attnkit/simd/arch.hpp>
@@ -32,18 +33,9 @@ namespace detail {
 template <class Arch, class T, class Visibility = all_keys_visible>
 void dispatch_flash_forward(const attention_problem& p, const attention_options& opt,
                             std::span<const sequence<T>> seqs, const Visibility& vis = {}) {
-  auto run = [&]<index_t kD>() {
+  dispatch_head_dim(p.D, [&]<index_t kD>() {
     flash_forward<Arch, T, kD, tile::tile_config<Arch>, Visibility>(p, opt, vis).run(seqs);
-  };
-  switch (p.D) {
-    case 64: return run.template operator()<64>();
-    case 80: return run.template operator()<80>();
-    case 96: return run.template operator()<96>();
-    case 128: return run.template operator()<128>();
-    case 192: return run.template operator()<192>();
-    case 256: return run.template operator()<256>();
-    default: return run.template operator()<0>();
-  }
+  });
 }
 
 }  // namespace detail

@@ -12,6 +12,7 @@
 #include <attnkit/exact/backward_sequences.hpp>
 #include <attnkit/exact/flash.hpp>
 #include <attnkit/exact/flash_backward.hpp>
+#include <attnkit/exact/head_dim_dispatch.hpp>
 #include <attnkit/exact/options.hpp>
 #include <attnkit/simd/arch.hpp>
 
@@ -19,21 +20,11 @@ namespace attnkit {
 
 namespace detail {
 
-/// The backward's compiled variants: the forward's head dims get a kernel with the head dim
-/// fixed at compile time, other dims (1..512) the general one.
+/// The backward's compiled variants, the forward's head dims (dispatch_head_dim).
 template <class Arch, class T>
 void dispatch_flash_backward(const attention_problem& p, const attention_options& opt,
                              std::span<const backward_sequence<T>> seqs) {
-  auto run = [&]<index_t kD>() { flash_backward<Arch, T, kD>(p, opt).run(seqs); };
-  switch (p.D) {
-    case 64: return run.template operator()<64>();
-    case 80: return run.template operator()<80>();
-    case 96: return run.template operator()<96>();
-    case 128: return run.template operator()<128>();
-    case 192: return run.template operator()<192>();
-    case 256: return run.template operator()<256>();
-    default: return run.template operator()<0>();
-  }
+  dispatch_head_dim(p.D, [&]<index_t kD>() { flash_backward<Arch, T, kD>(p, opt).run(seqs); });
 }
 
 }  // namespace detail
